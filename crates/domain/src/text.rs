@@ -1,0 +1,336 @@
+//! Validated text values. Each type can only hold a well-formed value ("parse, don't
+//! validate"), so code further in never re-checks them.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Why a piece of text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("{what} must not be empty")]
+    Empty { what: &'static str },
+    #[error("{what} is too long (at most {max} characters)")]
+    TooLong { what: &'static str, max: usize },
+    #[error("{what} must not contain line breaks or control characters")]
+    ControlCharacter { what: &'static str },
+    #[error("{what} {value:?} is not valid: {why}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+fn check_plain(what: &'static str, value: &str, max: usize) -> Result<(), TextError> {
+    if value.chars().any(char::is_control) {
+        return Err(TextError::ControlCharacter { what });
+    }
+    if value.trim().is_empty() {
+        return Err(TextError::Empty { what });
+    }
+    if value.chars().count() > max {
+        return Err(TextError::TooLong { what, max });
+    }
+    Ok(())
+}
+
+fn invalid(what: &'static str, value: &str, why: &'static str) -> TextError {
+    // Values are shown back to the admin, but never more than a screenful of them.
+    let value: String = value.chars().take(80).collect();
+    TextError::Invalid { what, value, why }
+}
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = TextError;
+            fn from_str(s: &str) -> Result<Self, TextError> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+/// An email address: a local part, `@`, and a domain with at least one dot.
+/// Stored as given (the local part may be case-sensitive), compared case-insensitively
+/// by the store where it matters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EmailAddress(String);
+string_newtype!(EmailAddress);
+
+impl EmailAddress {
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "email address";
+        check_plain(WHAT, value, 254)?;
+        let value = value.trim();
+        let (local, domain) = value
+            .rsplit_once('@')
+            .ok_or_else(|| invalid(WHAT, value, "it has no @"))?;
+        if local.is_empty() || local.len() > 64 {
+            return Err(invalid(
+                WHAT,
+                value,
+                "the part before @ must be 1 to 64 characters",
+            ));
+        }
+        let local_ok = local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        if !local_ok || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err(invalid(
+                WHAT,
+                value,
+                "the part before @ has characters that are not allowed",
+            ));
+        }
+        check_domain(WHAT, value, domain)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
+fn check_domain(what: &'static str, whole: &str, domain: &str) -> Result<(), TextError> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err(invalid(what, whole, "the domain needs at least one dot"));
+    }
+    for label in labels {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(invalid(what, whole, "the domain is not a valid host name"));
+        }
+    }
+    Ok(())
+}
+
+/// A user principal name (`alice@contoso.example`). Unique per tenant, compared
+/// case-insensitively: the value is kept in lower case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Upn(String);
+string_newtype!(Upn);
+
+impl Upn {
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "user principal name";
+        check_plain(WHAT, value, 254)?;
+        let email = EmailAddress::parse(value).map_err(|e| match e {
+            TextError::Invalid { value, why, .. } => TextError::Invalid {
+                what: WHAT,
+                value,
+                why,
+            },
+            other => other,
+        })?;
+        Ok(Self(email.0.to_lowercase()))
+    }
+}
+
+/// A person's or tenant's display name: 1 to 256 characters, no line breaks or other
+/// control characters (so it is safe in an email header).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DisplayName(String);
+string_newtype!(DisplayName);
+
+impl DisplayName {
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        check_plain("display name", value, 256)?;
+        Ok(Self(value.trim().to_owned()))
+    }
+}
+
+/// A telephone number in E.164 form: `+`, then 1 to 15 digits, the first not zero.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct E164(String);
+string_newtype!(E164);
+
+impl E164 {
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "phone number";
+        check_plain(WHAT, value, 16)?;
+        let value = value.trim();
+        let digits = value
+            .strip_prefix('+')
+            .ok_or_else(|| invalid(WHAT, value, "E.164 numbers start with +"))?;
+        if digits.is_empty()
+            || digits.len() > 15
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            return Err(invalid(
+                WHAT,
+                value,
+                "E.164 numbers are + and 1 to 15 digits, the first not 0",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The digits without the leading `+`.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+/// A language tag such as `en-US` (language, optionally a region).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LanguageTag(String);
+string_newtype!(LanguageTag);
+
+impl LanguageTag {
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "language";
+        check_plain(WHAT, value, 16)?;
+        let value = value.trim();
+        let (lang, region) = match value.split_once('-') {
+            Some((l, r)) => (l, Some(r)),
+            None => (value, None),
+        };
+        let lang_ok =
+            (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_alphabetic());
+        let region_ok =
+            region.is_none_or(|r| r.len() == 2 && r.bytes().all(|b| b.is_ascii_alphabetic()));
+        if !lang_ok || !region_ok {
+            return Err(invalid(WHAT, value, "use a tag like en-US or fr-FR"));
+        }
+        Ok(Self(match region {
+            Some(r) => format!("{}-{}", lang.to_ascii_lowercase(), r.to_ascii_uppercase()),
+            None => lang.to_ascii_lowercase(),
+        }))
+    }
+}
+
+impl Default for LanguageTag {
+    fn default() -> Self {
+        Self("en-US".to_owned())
+    }
+}
+
+/// A conference ID: 7 to 9 digits, what a caller types on the phone to reach a meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConferenceId(String);
+string_newtype!(ConferenceId);
+
+impl ConferenceId {
+    pub const GENERATED_LENGTH: usize = 9;
+
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "conference ID";
+        check_plain(WHAT, value, 9)?;
+        let value = value.trim();
+        if !(7..=9).contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(WHAT, value, "conference IDs are 7 to 9 digits"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// A new random conference ID of nine digits, the first not zero. Uniqueness is the
+    /// store's job: it retries with another value when one is taken.
+    pub fn generate(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> Self {
+        let mut digits = crate::pin::random_digits(rng, Self::GENERATED_LENGTH);
+        while digits.starts_with('0') {
+            digits = crate::pin::random_digits(rng, Self::GENERATED_LENGTH);
+        }
+        Self(digits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_addresses() {
+        for ok in [
+            "a@b.example",
+            "first.last+tag@sub.contoso.example",
+            "X_Y@hotmail.com",
+        ] {
+            EmailAddress::parse(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "nobody",
+            "a@b",
+            "a@@b.example",
+            "a b@c.example",
+            "a@b.example\r\nBcc: x@y.example",
+            ".a@b.example",
+            "a@-b.example",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn upn_is_case_insensitive() {
+        assert_eq!(
+            Upn::parse("Alice@Contoso.Example").unwrap().as_str(),
+            "alice@contoso.example"
+        );
+    }
+
+    #[test]
+    fn display_name_refuses_line_breaks() {
+        assert_eq!(
+            DisplayName::parse("Alice\r\nBcc: x@y.example"),
+            Err(TextError::ControlCharacter {
+                what: "display name"
+            })
+        );
+        assert_eq!(
+            DisplayName::parse("  Ålice Ünder ").unwrap().as_str(),
+            "Ålice Ünder"
+        );
+    }
+
+    #[test]
+    fn e164_numbers() {
+        E164::parse("+14255550100").unwrap();
+        for bad in [
+            "14255550100",
+            "+",
+            "+0123",
+            "+1425555010012345",
+            "+1-425",
+            "+1 425",
+        ] {
+            assert!(E164::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn language_tags_are_normalised() {
+        assert_eq!(LanguageTag::parse("fr-fr").unwrap().as_str(), "fr-FR");
+        assert!(LanguageTag::parse("english").is_err());
+    }
+
+    #[test]
+    fn conference_ids() {
+        ConferenceId::parse("1234567").unwrap();
+        assert!(ConferenceId::parse("123456").is_err());
+        assert!(ConferenceId::parse("1234567890").is_err());
+        let id = ConferenceId::generate(&mut rand_core::OsRng);
+        assert_eq!(id.as_str().len(), 9);
+        assert!(!id.as_str().starts_with('0'));
+    }
+}
