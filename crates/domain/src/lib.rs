@@ -7,9 +7,11 @@
 //! callers pass the OS generator in production and a seeded one in tests.
 
 pub mod audit;
+pub mod email;
 pub mod keys;
 pub mod meeting;
 pub mod number;
+pub mod ops;
 pub mod pin;
 pub mod settings;
 pub mod text;
