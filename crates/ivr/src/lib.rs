@@ -1,1 +1,41 @@
-//! Placeholder.
+//! The caller flow of the dial-in bridge as a Sans-IO state machine.
+//!
+//! One [`Call`] per phone call. The call driver feeds it [`Input`]s (the call was answered,
+//! a key was pressed, a prompt ended, a timer ran out, the answer to a look-up it asked
+//! for), drains [`Action`]s (play a prompt, look up a conference, verify a PIN, join,
+//! hang up) with [`Call::poll_action`], and delivers [`Input::Timeout`] when the instant
+//! from [`Call::poll_timeout`] has passed. The core never reads the clock, opens a socket,
+//! spawns a task or touches the database: `now` is an argument, so tests run the whole
+//! flow in virtual time.
+//!
+//! The flow is PRODUCT.md's "The phone experience" with settled rule 1:
+//!
+//! 1. Greeting, then "enter the conference ID followed by pound" (a limited number of
+//!    tries, then goodbye and hang-up).
+//! 2. Unless anonymous start applies, while the meeting has not started: "if you are the
+//!    organiser, press star now"; a star leads to the PIN followed by pound (a limited
+//!    number of tries, then goodbye and hang-up) and "you are joining as the organiser".
+//!    Once the meeting has started there is no such prompt, but a star pressed right after
+//!    the conference ID's pound, before the next prompt ends, is honoured; so is a star in
+//!    an anonymous-start meeting.
+//! 3. Everyone else optionally records their name, hears the lobby announcement when the
+//!    meeting will keep them in the lobby, and joins; in the lobby they hear music on hold
+//!    until admitted (then "you have been admitted") or until the lobby wait runs out
+//!    (then the lobby-timeout prompt, goodbye and hang-up).
+//! 4. In the meeting: \*1 help, \*5 hand, \*6 mute; the organiser's \*21 admit all,
+//!    \*22 mute everyone else, \*23 announcements on or off. Others pressing those hear
+//!    that only the organiser can. A command left incomplete times out.
+//!
+//! Keys typed while a prompt plays cut it short (barge-in) and are kept (type-ahead): a
+//! conference ID typed during the greeting is taken whole, and a prompt whose answer is
+//! already typed is not played. Whether keys reach the other participants is the media
+//! side's concern; this crate only interprets them.
+
+mod call;
+mod prompt;
+
+pub use call::{
+    Action, Call, ConferenceInfo, ConferenceLookup, Config, ConfigError, HangupReason, Input,
+    MeetingNotice, Phase,
+};
+pub use prompt::{PromptId, Tone};
