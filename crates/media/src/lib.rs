@@ -1,1 +1,44 @@
-//! Placeholder.
+//! Sans-IO media core of pinbridge: RTP and RTCP, G.711, the jitter buffer, DTMF
+//! (RFC 4733 events and in-band tones), the conference mixer, prompt and music players,
+//! WAV decoding of the committed assets, and pure audio analysis helpers for tests.
+//!
+//! Frames go in and frames come out. Time is always an argument (`now`): nothing in this
+//! crate reads the clock, opens a socket, spawns a task or touches a file. The driver in
+//! the server crate owns those and calls into the types here once per packet and once
+//! per 20 ms tick.
+//!
+//! The audio format everywhere is 8 kHz mono signed 16-bit PCM, handled in frames of
+//! 20 ms ([`FRAME_SAMPLES`] samples, the [`Frame`] type).
+
+pub mod analysis;
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod mixer;
+pub mod player;
+pub mod rtcp;
+pub mod rtp;
+pub mod wav;
+
+pub use dtmf::{DtmfDigit, InbandDetector, TelephoneEvent, TelephoneEventReceiver};
+pub use g711::Codec;
+pub use jitter::{JitterBuffer, JitterConfig, Playout, PlayoutKind};
+pub use mixer::{MixOutput, Mixer, MixerConfig, ParticipantId};
+pub use player::{Clip, MusicOnHold, PlayerState, PromptPlayer, ToneGenerator, ToneSegment};
+pub use rtp::{ReceiverStats, RtpPacket, RtpSender};
+pub use wav::{Wav, WavError};
+
+/// The sample rate of every audio signal in this crate, in hertz.
+pub const SAMPLE_RATE: u32 = 8000;
+
+/// The length of one frame, in milliseconds.
+pub const FRAME_MS: u32 = 20;
+
+/// The number of samples in one 20 ms frame at 8 kHz.
+pub const FRAME_SAMPLES: usize = 160;
+
+/// One 20 ms frame of 8 kHz mono signed 16-bit PCM.
+pub type Frame = [i16; FRAME_SAMPLES];
+
+/// A frame of silence.
+pub const SILENT_FRAME: Frame = [0; FRAME_SAMPLES];

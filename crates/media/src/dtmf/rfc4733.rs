@@ -1,0 +1,406 @@
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use super::DtmfDigit;
+use crate::rtp::RtpPacket;
+
+/// How long an event without packets stays active before it is taken as ended.
+pub const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How far back (in timestamp units) a packet counts as a late packet of an older event
+/// rather than a new event after a timestamp reset: ten seconds at 8 kHz.
+const LATE_WINDOW: u32 = 80_000;
+
+/// Durations from which a new timestamp may be the next segment of a long event
+/// (RFC 4733 §2.5.1.3: the duration field would overflow).
+const LONG_EVENT_DURATION: u16 = 0xF000;
+
+/// Why a payload is not an RFC 4733 telephone event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TelephoneEventError {
+    /// The payload is shorter than one four-byte event.
+    #[error("telephone-event payload too short: {0} bytes")]
+    TooShort(usize),
+}
+
+/// One RFC 4733 telephone-event payload block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelephoneEvent {
+    /// The event code (0–15 are the DTMF keys).
+    pub event: u8,
+    /// The E bit: this is (a retransmission of) the last packet of the event.
+    pub end: bool,
+    /// The power level, in −dBm0 (0–63).
+    pub volume: u8,
+    /// The duration so far, in timestamp units.
+    pub duration: u16,
+}
+
+impl TelephoneEvent {
+    /// Parses the first event block of a payload. Never panics, whatever the bytes.
+    pub fn parse(payload: &[u8]) -> Result<TelephoneEvent, TelephoneEventError> {
+        match payload {
+            [event, flags, d0, d1, ..] => Ok(TelephoneEvent {
+                event: *event,
+                end: flags & 0x80 != 0,
+                volume: flags & 0x3F,
+                duration: u16::from_be_bytes([*d0, *d1]),
+            }),
+            _ => Err(TelephoneEventError::TooShort(payload.len())),
+        }
+    }
+
+    /// The four payload bytes of this event (the reserved bit is zero).
+    pub fn to_bytes(self) -> [u8; 4] {
+        let duration = self.duration.to_be_bytes();
+        [
+            self.event,
+            (self.volume & 0x3F) | if self.end { 0x80 } else { 0 },
+            duration[0],
+            duration[1],
+        ]
+    }
+
+    /// The DTMF key of this event, if it is one.
+    pub fn digit(self) -> Option<DtmfDigit> {
+        DtmfDigit::from_event_code(self.event)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CurrentEvent {
+    timestamp: u32,
+    event: u8,
+    duration: u16,
+    ended: bool,
+    last_packet: Instant,
+}
+
+/// Turns a stream of RFC 4733 packets into keypresses.
+///
+/// A key counts once, when its event begins: the first packet with a new RTP timestamp.
+/// Repeated packets of the same event (updates, duplicates, the three retransmitted end
+/// packets, a key held for seconds) add nothing. A missing end packet does not stall
+/// anything: the next event has a new timestamp and counts, and [`EVENT_TIMEOUT`] after
+/// its last packet an event is taken as ended.
+#[derive(Debug, Clone, Default)]
+pub struct TelephoneEventReceiver {
+    ssrc: Option<u32>,
+    current: Option<CurrentEvent>,
+}
+
+impl TelephoneEventReceiver {
+    /// A receiver that has seen nothing.
+    pub fn new() -> TelephoneEventReceiver {
+        TelephoneEventReceiver::default()
+    }
+
+    /// Handles one telephone-event packet and returns the key it starts, if any.
+    pub fn push(
+        &mut self,
+        packet: &RtpPacket<'_>,
+        now: Instant,
+    ) -> Result<Option<DtmfDigit>, TelephoneEventError> {
+        let event = TelephoneEvent::parse(packet.payload)?;
+        if self.ssrc != Some(packet.ssrc) {
+            self.ssrc = Some(packet.ssrc);
+            self.current = None;
+        }
+        self.handle_timeout(now);
+        if let Some(current) = self.current.as_mut() {
+            let offset = packet.timestamp.wrapping_sub(current.timestamp);
+            if offset == 0 {
+                // The same event: an update, a duplicate or a retransmitted end.
+                current.duration = current.duration.max(event.duration);
+                current.ended |= event.end;
+                current.last_packet = now;
+                return Ok(None);
+            }
+            if offset.wrapping_neg() <= LATE_WINDOW {
+                // A late packet of an earlier event.
+                return Ok(None);
+            }
+            let next_segment = !current.ended
+                && !packet.marker
+                && event.event == current.event
+                && current.duration >= LONG_EVENT_DURATION
+                && offset <= u16::MAX as u32 + 1600;
+            if next_segment {
+                *current = CurrentEvent {
+                    timestamp: packet.timestamp,
+                    event: event.event,
+                    duration: event.duration,
+                    ended: event.end,
+                    last_packet: now,
+                };
+                return Ok(None);
+            }
+        }
+        self.current = Some(CurrentEvent {
+            timestamp: packet.timestamp,
+            event: event.event,
+            duration: event.duration,
+            ended: event.end,
+            last_packet: now,
+        });
+        Ok(event.digit())
+    }
+
+    /// Ends the current event if no packet has come for [`EVENT_TIMEOUT`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired = |c: &&mut CurrentEvent| {
+            !c.ended && now.saturating_duration_since(c.last_packet) >= EVENT_TIMEOUT
+        };
+        if let Some(current) = self.current.as_mut().filter(expired) {
+            current.ended = true;
+        }
+    }
+
+    /// When [`TelephoneEventReceiver::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.current
+            .filter(|c| !c.ended)
+            .map(|c| c.last_packet + EVENT_TIMEOUT)
+    }
+
+    /// The key currently held down, if an event is in progress.
+    pub fn active_digit(&self) -> Option<DtmfDigit> {
+        self.current
+            .filter(|c| !c.ended)
+            .and_then(|c| DtmfDigit::from_event_code(c.event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PT: u8 = 101;
+
+    struct Phone {
+        base: Instant,
+        seq: u16,
+        receiver: TelephoneEventReceiver,
+        digits: Vec<DtmfDigit>,
+    }
+
+    impl Phone {
+        fn new() -> Phone {
+            Phone {
+                base: Instant::now(),
+                seq: 0,
+                receiver: TelephoneEventReceiver::new(),
+                digits: Vec::new(),
+            }
+        }
+
+        fn send(&mut self, at_ms: u64, timestamp: u32, marker: bool, event: TelephoneEvent) {
+            let payload = event.to_bytes();
+            let mut packet = RtpPacket::new(PT, self.seq, timestamp, 0x1111, &payload);
+            packet.marker = marker;
+            self.seq = self.seq.wrapping_add(1);
+            let now = self.base + Duration::from_millis(at_ms);
+            if let Some(digit) = self.receiver.push(&packet, now).unwrap() {
+                self.digits.push(digit);
+            }
+        }
+
+        /// A key pressed at `start_ms` for `length_ms`, sent every 50 ms as RFC 4733
+        /// describes, with three end packets unless `send_end` is false.
+        fn press(&mut self, digit: DtmfDigit, start_ms: u64, length_ms: u64, send_end: bool) {
+            let timestamp = (start_ms * 8) as u32;
+            let mut elapsed = 0;
+            let mut first = true;
+            while elapsed < length_ms {
+                let duration = ((elapsed + 50) * 8).min(0xFFFF) as u16;
+                let event = TelephoneEvent {
+                    event: digit.event_code(),
+                    end: false,
+                    volume: 10,
+                    duration,
+                };
+                self.send(start_ms + elapsed, timestamp, first, event);
+                first = false;
+                elapsed += 50;
+            }
+            if send_end {
+                let duration = (length_ms * 8).min(0xFFFF) as u16;
+                let event = TelephoneEvent {
+                    event: digit.event_code(),
+                    end: true,
+                    volume: 10,
+                    duration,
+                };
+                for _ in 0..3 {
+                    self.send(start_ms + length_ms, timestamp, false, event);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_press_counts_once_despite_updates_and_three_end_packets() {
+        let mut phone = Phone::new();
+        phone.press(DtmfDigit::D1, 0, 200, true);
+        phone.press(DtmfDigit::D1, 400, 200, true);
+        phone.press(DtmfDigit::Pound, 800, 120, true);
+        assert_eq!(
+            phone.digits,
+            vec![DtmfDigit::D1, DtmfDigit::D1, DtmfDigit::Pound]
+        );
+    }
+
+    #[test]
+    fn duplicated_packets_count_once() {
+        let mut phone = Phone::new();
+        let event = TelephoneEvent {
+            event: 5,
+            end: false,
+            volume: 10,
+            duration: 400,
+        };
+        phone.send(0, 800, true, event);
+        phone.send(0, 800, true, event);
+        phone.send(
+            50,
+            800,
+            false,
+            TelephoneEvent {
+                duration: 800,
+                ..event
+            },
+        );
+        phone.send(
+            50,
+            800,
+            false,
+            TelephoneEvent {
+                duration: 800,
+                ..event
+            },
+        );
+        assert_eq!(phone.digits, vec![DtmfDigit::D5]);
+    }
+
+    #[test]
+    fn missing_end_packet_does_not_stall_the_next_key() {
+        let mut phone = Phone::new();
+        // The behaviour of phones that send no end packet until the next key.
+        phone.press(DtmfDigit::Star, 0, 150, false);
+        phone.press(DtmfDigit::Star, 300, 150, false);
+        phone.press(DtmfDigit::D2, 600, 150, false);
+        assert_eq!(
+            phone.digits,
+            vec![DtmfDigit::Star, DtmfDigit::Star, DtmfDigit::D2]
+        );
+        assert_eq!(phone.receiver.active_digit(), Some(DtmfDigit::D2));
+        let deadline = phone.receiver.poll_timeout().unwrap();
+        phone.receiver.handle_timeout(deadline);
+        assert_eq!(phone.receiver.active_digit(), None);
+        assert_eq!(phone.receiver.poll_timeout(), None);
+    }
+
+    #[test]
+    fn lost_first_packets_still_count_the_key() {
+        let mut phone = Phone::new();
+        // Only the end packets of the event arrive.
+        let end = TelephoneEvent {
+            event: 9,
+            end: true,
+            volume: 10,
+            duration: 800,
+        };
+        for _ in 0..3 {
+            phone.send(100, 4000, false, end);
+        }
+        assert_eq!(phone.digits, vec![DtmfDigit::D9]);
+    }
+
+    #[test]
+    fn a_long_press_counts_once_even_across_duration_segments() {
+        let mut phone = Phone::new();
+        // Ten seconds: 80 000 units overflows the duration field, so the sender starts a
+        // second segment with a new timestamp and no marker.
+        phone.press(DtmfDigit::D0, 0, 8190, false);
+        let segment_start = 0xFFFF;
+        for i in 0..36u32 {
+            let event = TelephoneEvent {
+                event: 0,
+                end: false,
+                volume: 10,
+                duration: ((i + 1) * 400) as u16,
+            };
+            phone.send(8192 + i as u64 * 50, segment_start, false, event);
+        }
+        let end = TelephoneEvent {
+            event: 0,
+            end: true,
+            volume: 10,
+            duration: 14_464,
+        };
+        for _ in 0..3 {
+            phone.send(10_000, segment_start, false, end);
+        }
+        assert_eq!(phone.digits, vec![DtmfDigit::D0]);
+    }
+
+    #[test]
+    fn late_packets_of_an_earlier_event_are_ignored() {
+        let mut phone = Phone::new();
+        phone.press(DtmfDigit::D3, 0, 100, false);
+        phone.press(DtmfDigit::D4, 200, 100, true);
+        // A delayed end packet of the first key arrives after the second began.
+        let late_end = TelephoneEvent {
+            event: 3,
+            end: true,
+            volume: 10,
+            duration: 800,
+        };
+        phone.send(320, 0, false, late_end);
+        assert_eq!(phone.digits, vec![DtmfDigit::D3, DtmfDigit::D4]);
+    }
+
+    #[test]
+    fn timestamps_wrapping_around_still_count() {
+        let mut phone = Phone::new();
+        let event = TelephoneEvent {
+            event: 7,
+            end: false,
+            volume: 10,
+            duration: 400,
+        };
+        phone.send(0, u32::MAX - 100, true, event);
+        phone.send(400, 3000, true, TelephoneEvent { event: 8, ..event });
+        assert_eq!(phone.digits, vec![DtmfDigit::D7, DtmfDigit::D8]);
+    }
+
+    #[test]
+    fn non_key_events_and_short_payloads() {
+        let mut phone = Phone::new();
+        phone.send(
+            0,
+            0,
+            true,
+            TelephoneEvent {
+                event: 16,
+                end: false,
+                volume: 0,
+                duration: 160,
+            },
+        );
+        assert!(phone.digits.is_empty());
+        let packet = RtpPacket::new(PT, 1, 0, 1, &[1, 2, 3]);
+        assert_eq!(
+            phone.receiver.push(&packet, phone.base),
+            Err(TelephoneEventError::TooShort(3))
+        );
+        let event = TelephoneEvent {
+            event: 11,
+            end: true,
+            volume: 63,
+            duration: 1234,
+        };
+        assert_eq!(TelephoneEvent::parse(&event.to_bytes()), Ok(event));
+    }
+}
