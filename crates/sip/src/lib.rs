@@ -1,1 +1,113 @@
-//! Placeholder.
+//! A Sans-IO SIP user-agent server (RFC 3261) with SDP offer/answer (RFC 3264).
+//!
+//! This crate never reads the clock, opens sockets, spawns tasks or does I/O. A driver
+//! feeds it received messages and the current time, and drains what it wants sent and
+//! what the application must know:
+//!
+//! - [`Endpoint::handle_input`] takes one message (a UDP datagram, or a frame cut from
+//!   a TCP/TLS stream by [`StreamFramer`]) with its source, local address and transport.
+//! - [`Endpoint::poll_output`] yields [`Output::Transmit`] (bytes and a destination; for
+//!   streams the destination names the connection's peer) and [`Output::Event`].
+//! - [`Endpoint::poll_timeout`] gives the one next deadline of all timers (RFC 3261
+//!   Timers E, F, G, H, I, J, K, L, 2xx retransmission, the ACK wait and the RFC 4028
+//!   session timer); the driver calls [`Endpoint::handle_timeout`] when it passes.
+//! - The application answers [`Event::IncomingCall`] with [`Endpoint::ringing`],
+//!   [`Endpoint::accept`] (SDP from [`sdp::answer`]), [`Endpoint::reject`], and later
+//!   [`Endpoint::hangup`]; re-INVITEs with [`Endpoint::answer_reinvite`] or
+//!   [`Endpoint::reject_reinvite`]. Every call ends with exactly one
+//!   [`Event::CallCancelled`] or [`Event::CallEnded`].
+//!
+//! After any call into the endpoint, the driver drains `poll_output` and re-reads
+//! `poll_timeout`.
+//!
+//! # Access control
+//!
+//! Requests from addresses outside [`EndpointConfig::trunk_allow`] get a stateless
+//! 403 and create no transaction or dialog. Requests whose User-Agent names a known
+//! scanner ([`endpoint::SCANNER_USER_AGENTS`]) are dropped without a response, so that
+//! scanners learn nothing; ACKs from outside are dropped too.
+//!
+//! # Malformed input
+//!
+//! Nothing here panics on network input. A message that cannot be parsed, or whose
+//! top Via is unusable, is dropped ([`InputError`] says why); one with a usable Via but
+//! a missing or malformed From, To, Call-ID, CSeq or Max-Forwards gets a stateless 400.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use pinbridge_sip::{Endpoint, EndpointConfig, Event, Input, Output, Transport};
+//! use pinbridge_sip::sdp::{self, MediaConfig};
+//!
+//! let mut endpoint = Endpoint::new(EndpointConfig::default());
+//! let now = Instant::now();
+//! let invite = b"INVITE sip:+15550100@127.0.0.1 SIP/2.0\r\n\
+//! Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport\r\n\
+//! From: <sip:alice@127.0.0.1>;tag=a1\r\n\
+//! To: <sip:+15550100@127.0.0.1>\r\n\
+//! Call-ID: doc-1\r\n\
+//! CSeq: 1 INVITE\r\n\
+//! Contact: <sip:alice@127.0.0.1:5061>\r\n\
+//! Max-Forwards: 70\r\n\
+//! Content-Type: application/sdp\r\n\
+//! Content-Length: 127\r\n\
+//! \r\n\
+//! v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+//! m=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+//! endpoint
+//!     .handle_input(now, Input {
+//!         transport: Transport::Udp,
+//!         source: "127.0.0.1:5061".parse().unwrap(),
+//!         local: "127.0.0.1:5060".parse().unwrap(),
+//!         contents: invite,
+//!     })
+//!     .unwrap();
+//!
+//! let mut sent = Vec::new();
+//! while let Some(output) = endpoint.poll_output() {
+//!     match output {
+//!         // The driver writes these bytes to the socket.
+//!         Output::Transmit(transmit) => sent.push(transmit.contents),
+//!         Output::Event(Event::IncomingCall(call)) => {
+//!             assert_eq!(call.called_number, "+15550100");
+//!             let media = MediaConfig::new("127.0.0.1".parse().unwrap(), 20000, 7);
+//!             let offer = call.offer.as_ref().unwrap();
+//!             let (answer, negotiated) = sdp::answer(offer, &media).unwrap();
+//!             assert_eq!(negotiated.telephone_event, Some(101));
+//!             endpoint.accept(now, call.call, &answer).unwrap();
+//!         }
+//!         Output::Event(other) => panic!("unexpected {other:?}"),
+//!     }
+//! }
+//! // The 100 Trying went out; the 200 OK is queued next.
+//! assert!(sent[0].starts_with(b"SIP/2.0 100 Trying"));
+//! let Some(Output::Transmit(ok)) = endpoint.poll_output() else { panic!() };
+//! assert!(ok.contents.starts_with(b"SIP/2.0 200 OK"));
+//! // Until the ACK arrives, the 200 OK is retransmitted after T1.
+//! assert_eq!(endpoint.poll_timeout(), Some(now + Duration::from_millis(500)));
+//! ```
+
+pub mod cidr;
+pub mod endpoint;
+pub mod error;
+pub mod framer;
+pub mod fuzz;
+pub mod header;
+pub mod message;
+pub mod sdp;
+pub mod transaction;
+pub mod uri;
+
+pub use cidr::Cidr;
+pub use endpoint::{
+    CallHandle, Endpoint, EndpointConfig, EndReason, Event, IncomingCall, Input, InputError,
+    Output, RequestRouting, SessionTimerConfig, Transmit, Transport,
+};
+pub use error::{CallError, CidrError, FrameError, NegotiationError, ParseError, SdpError};
+pub use framer::{Frame, StreamFramer};
+pub use header::{CSeq, NameAddr, Refresher, SessionExpires, Via};
+pub use message::{Headers, Message, Method, Request, Response};
+pub use sdp::SessionDescription;
+pub use transaction::TimerConfig;
+pub use uri::{Param, Params, Scheme, Uri};
