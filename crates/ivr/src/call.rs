@@ -560,16 +560,17 @@ impl Call {
     }
 
     fn entry_key(&mut self, key: char, now: Instant) {
+        // Any key cuts the prompt short, so the entry's own clock starts now at the latest.
         self.stop_prompt();
+        if self.timers.get(Timer::Entry).is_none() {
+            self.timers
+                .set(Timer::Entry, now + self.config.entry_timeout);
+        }
         match key {
             '#' => self.submit_entry(now),
             '0'..='9' => {
                 if self.entry.len() < MAX_ENTRY_DIGITS {
                     self.entry.push(key);
-                }
-                if self.timers.get(Timer::Entry).is_none() {
-                    self.timers
-                        .set(Timer::Entry, now + self.config.entry_timeout);
                 }
                 self.timers
                     .set(Timer::InterDigit, now + self.config.inter_digit_timeout);

@@ -21,7 +21,10 @@ fn organiser_presses_star_enters_the_pin_and_joins_as_organiser() {
     assert_eq!(phone.finish_prompt(), says(&["play enter-conference-id"]));
     assert_eq!(phone.finish_prompt(), says(&[]));
     assert_eq!(phone.keys("123456789#"), says(&["lookup 123456789"]));
-    assert_eq!(phone.found(not_started()), says(&["play organiser-press-star"]));
+    assert_eq!(
+        phone.found(not_started()),
+        says(&["play organiser-press-star"])
+    );
     assert_eq!(phone.keys("*"), says(&["stop prompt", "play enter-pin"]));
     assert_eq!(phone.finish_prompt(), says(&[]));
     assert_eq!(phone.keys("24680#"), says(&["verify 123456789 24680"]));
@@ -38,7 +41,11 @@ fn organiser_presses_star_enters_the_pin_and_joins_as_organiser() {
         phone.call.conference_id().map(|id| id.as_str()),
         Some("123456789")
     );
-    assert_eq!(phone.call.poll_timeout(), None, "nothing is timed in the meeting");
+    assert_eq!(
+        phone.call.poll_timeout(),
+        None,
+        "nothing is timed in the meeting"
+    );
 }
 
 #[test]
@@ -62,7 +69,10 @@ fn a_caller_who_does_not_press_star_records_a_name_and_waits_in_the_lobby() {
         says(&["stop recording", "play lobby-wait"])
     );
     assert_eq!(phone.finish_prompt(), says(&["join"]));
-    assert_eq!(phone.input(Input::Joined(Placement::Lobby)), says(&["music on"]));
+    assert_eq!(
+        phone.input(Input::Joined(Placement::Lobby)),
+        says(&["music on"])
+    );
     assert_eq!(phone.call.phase(), Phase::Lobby);
     // Keys in the lobby do nothing.
     assert_eq!(phone.keys("*21"), says(&[]));
@@ -155,7 +165,10 @@ fn three_wrong_conference_ids_end_the_call_with_goodbye() {
         phone.input(Input::ConferenceLookup(ConferenceLookup::NotFound)),
         says(&["play conference-id-invalid + goodbye"])
     );
-    assert_eq!(phone.finish_prompt(), says(&["hangup ConferenceIdNotAccepted"]));
+    assert_eq!(
+        phone.finish_prompt(),
+        says(&["hangup ConferenceIdNotAccepted"])
+    );
 }
 
 #[test]
@@ -185,7 +198,10 @@ fn silence_inter_digit_pauses_and_slow_entries_each_cost_a_try() {
         seen.extend(phone.advance(secs(4)));
     }
     assert_eq!(seen, says(&["play conference-id-invalid + goodbye"]));
-    assert_eq!(phone.finish_prompt(), says(&["hangup ConferenceIdNotAccepted"]));
+    assert_eq!(
+        phone.finish_prompt(),
+        says(&["hangup ConferenceIdNotAccepted"])
+    );
 }
 
 #[test]
@@ -197,7 +213,10 @@ fn a_pin_entry_times_out_like_a_wrong_pin() {
     assert_eq!(phone.advance(secs(15)), says(&["play enter-pin"]));
     phone.finish_prompt();
     phone.keys("24");
-    assert_eq!(phone.advance(secs(5)), says(&["play pin-invalid + enter-pin"]));
+    assert_eq!(
+        phone.advance(secs(5)),
+        says(&["play pin-invalid + enter-pin"])
+    );
     phone.finish_prompt();
     assert_eq!(phone.advance(secs(15)), says(&["play goodbye"]));
     assert_eq!(phone.finish_prompt(), says(&["hangup PinNotAccepted"]));
@@ -241,7 +260,10 @@ fn star_right_after_the_pound_is_honoured_in_a_started_meeting() {
     phone.finish_prompt();
     assert_eq!(phone.keys("123456789#*"), says(&["lookup 123456789"]));
     assert_eq!(phone.found(started()), says(&["play enter-pin"]));
-    assert_eq!(phone.keys("24680#"), says(&["stop prompt", "verify 123456789 24680"]));
+    assert_eq!(
+        phone.keys("24680#"),
+        says(&["stop prompt", "verify 123456789 24680"])
+    );
 }
 
 #[test]
@@ -272,7 +294,10 @@ fn star_after_the_next_prompt_has_ended_is_not_honoured() {
     phone.reach_meeting(started());
     assert_eq!(phone.finish_prompt(), says(&["join"]));
     assert_eq!(phone.keys("*"), says(&[]));
-    assert_eq!(phone.input(Input::Joined(Placement::Lobby)), says(&["music on"]));
+    assert_eq!(
+        phone.input(Input::Joined(Placement::Lobby)),
+        says(&["music on"])
+    );
 
     // Before the start, the organiser prompt was the chance: the lobby prompt is not.
     let mut phone = Phone::answered_without_recording();
@@ -290,7 +315,10 @@ fn anonymous_start_asks_nobody_for_a_pin_and_has_no_lobby() {
     assert_eq!(phone.call.phase(), Phase::InMeeting);
 
     let (mut phone, _) = Phone::answered(Config::default());
-    assert_eq!(phone.reach_meeting(anonymous()), says(&["play record-name"]));
+    assert_eq!(
+        phone.reach_meeting(anonymous()),
+        says(&["play record-name"])
+    );
     phone.finish_prompt();
     assert_eq!(phone.keys("#"), says(&["stop recording", "join"]));
 }
@@ -424,4 +452,17 @@ fn a_config_that_could_not_end_is_refused() {
         Call::new(zero_wait).unwrap_err().to_string(),
         "command timeout must be longer than zero"
     );
+}
+
+#[test]
+fn a_star_that_cuts_the_retry_prompt_still_starts_the_entry_clock() {
+    // Found by the property test: the call used to wait for ever after this.
+    let (mut phone, _) = Phone::answered(Config::default());
+    phone.keys("00");
+    assert_eq!(
+        phone.advance(secs(5)),
+        says(&["play conference-id-invalid + enter-conference-id"])
+    );
+    assert_eq!(phone.keys("*"), says(&["stop prompt"]));
+    assert_eq!(phone.advance(secs(15)), says(&["play enter-conference-id"]));
 }
