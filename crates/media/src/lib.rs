@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod dtmf;
+pub mod fuzz;
 pub mod g711;
 pub mod jitter;
 pub mod mixer;
