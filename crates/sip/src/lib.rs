@@ -42,25 +42,27 @@
 //!
 //! let mut endpoint = Endpoint::new(EndpointConfig::default());
 //! let now = Instant::now();
-//! let invite = b"INVITE sip:+15550100@127.0.0.1 SIP/2.0\r\n\
-//! Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport\r\n\
-//! From: <sip:alice@127.0.0.1>;tag=a1\r\n\
-//! To: <sip:+15550100@127.0.0.1>\r\n\
-//! Call-ID: doc-1\r\n\
-//! CSeq: 1 INVITE\r\n\
-//! Contact: <sip:alice@127.0.0.1:5061>\r\n\
-//! Max-Forwards: 70\r\n\
-//! Content-Type: application/sdp\r\n\
-//! Content-Length: 127\r\n\
-//! \r\n\
-//! v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-//! m=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+//! let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+//!     m=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+//! let invite = format!(
+//!     "INVITE sip:+15550100@127.0.0.1 SIP/2.0\r\n\
+//!      Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport\r\n\
+//!      From: <sip:alice@127.0.0.1>;tag=a1\r\n\
+//!      To: <sip:+15550100@127.0.0.1>\r\n\
+//!      Call-ID: doc-1\r\n\
+//!      CSeq: 1 INVITE\r\n\
+//!      Contact: <sip:alice@127.0.0.1:5061>\r\n\
+//!      Max-Forwards: 70\r\n\
+//!      Content-Type: application/sdp\r\n\
+//!      Content-Length: {}\r\n\r\n{offer}",
+//!     offer.len()
+//! );
 //! endpoint
 //!     .handle_input(now, Input {
 //!         transport: Transport::Udp,
 //!         source: "127.0.0.1:5061".parse().unwrap(),
 //!         local: "127.0.0.1:5060".parse().unwrap(),
-//!         contents: invite,
+//!         contents: invite.as_bytes(),
 //!     })
 //!     .unwrap();
 //!
@@ -80,10 +82,9 @@
 //!         Output::Event(other) => panic!("unexpected {other:?}"),
 //!     }
 //! }
-//! // The 100 Trying went out; the 200 OK is queued next.
+//! // The 100 Trying went out first, then the 200 OK queued by `accept`.
 //! assert!(sent[0].starts_with(b"SIP/2.0 100 Trying"));
-//! let Some(Output::Transmit(ok)) = endpoint.poll_output() else { panic!() };
-//! assert!(ok.contents.starts_with(b"SIP/2.0 200 OK"));
+//! assert!(sent[1].starts_with(b"SIP/2.0 200 OK"));
 //! // Until the ACK arrives, the 200 OK is retransmitted after T1.
 //! assert_eq!(endpoint.poll_timeout(), Some(now + Duration::from_millis(500)));
 //! ```
