@@ -1,6 +1,7 @@
 //! The state machine of one call, from answer to hang-up.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use pinbridge_domain::meeting::Placement;
@@ -363,7 +364,8 @@ enum Command {
 /// The caller flow of one call: a Sans-IO state machine. Feed it with [`Call::handle`],
 /// drain [`Call::poll_action`] after every input, and deliver [`Input::Timeout`] once the
 /// instant from [`Call::poll_timeout`] has passed.
-#[derive(Debug)]
+///
+/// Its `Debug` output shows how many keys are pending, never which: they may be a PIN.
 pub struct Call {
     config: Config,
     stage: Stage,
@@ -382,6 +384,26 @@ pub struct Call {
     command: Option<String>,
     timers: Timers,
     actions: VecDeque<Action>,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("stage", &self.stage)
+            .field("playing", &self.playing)
+            .field("music_on", &self.music_on)
+            .field("recording", &self.recording)
+            .field("keys_entered", &self.entry.len())
+            .field("keys_typed_ahead", &self.typeahead.len())
+            .field("conference_id_failures", &self.conference_id_failures)
+            .field("pin_failures", &self.pin_failures)
+            .field("conference", &self.conference)
+            .field("star_window", &self.star_window)
+            .field("as_organiser", &self.as_organiser)
+            .field("command", &self.command)
+            .field("next_timeout", &self.timers.next())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Call {

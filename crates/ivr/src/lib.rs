@@ -31,6 +31,25 @@
 //! already typed is not played. Whether keys reach the other participants is the media
 //! side's concern; this crate only interprets them.
 
+//! # Driving a call
+//!
+//! ```text
+//! loop {
+//!     call.handle(input, now);                 // answer, key, prompt end, timeout, reply
+//!     while let Some(action) = call.poll_action() {
+//!         // Play / StopPrompt / music: the media side of this call.
+//!         // LookupConference: read the store, answer with Input::ConferenceLookup, taking
+//!         //   caller_placement from Meeting::placement_for(Joiner::Caller).
+//!         // VerifyPin: Argon2 off the call's thread, answer with Input::PinChecked.
+//!         // Join / AdmitAll / MuteAll / Toggle*: ask the conference task, which calls
+//!         //   Meeting::join, admit_all, ... and answers with Input::Joined or a
+//!         //   MeetingNotice; its MeetingEvents become Input::Admitted / LobbyTimedOut.
+//!         // Hangup: send BYE, tell the conference task the caller left (Meeting::leave).
+//!     }
+//!     sleep_until(call.poll_timeout()) then input = Input::Timeout;
+//! }
+//! ```
+
 mod call;
 mod prompt;
 
