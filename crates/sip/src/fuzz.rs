@@ -46,27 +46,40 @@ pub fn parse_message(data: &[u8]) {
     endpoint.handle_timeout(now + std::time::Duration::from_secs(64));
 }
 
-/// Feeds bytes to a stream framer in two pieces split at the first byte's value;
-/// every message cut from the stream must be a prefix-free slice of the input.
+/// Feeds bytes to a stream framer: the first byte chooses where the rest is split into
+/// two reads. Every frame must come from the input, and the messages cut must not
+/// depend on where the read boundary fell.
 pub fn frame_stream(data: &[u8]) {
-    let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
-    let (head, tail) = data.split_at(split);
+    let Some((&control, stream)) = data.split_first() else {
+        return;
+    };
+    let split = usize::from(control).min(stream.len());
+    let (head, tail) = stream.split_at(split);
+    let in_two_reads = frames(&[head, tail]);
+    let in_one_read = frames(&[stream]);
+    let total: usize = in_two_reads.iter().map(Vec::len).sum();
+    assert!(total <= stream.len(), "framer produced more bytes than it got");
+    assert_eq!(in_two_reads, in_one_read, "framing depends on read boundaries");
+}
+
+fn frames(reads: &[&[u8]]) -> Vec<Vec<u8>> {
     let mut framer = StreamFramer::new();
-    let mut total = 0usize;
-    for chunk in [head, tail] {
-        framer.push(chunk);
+    let mut out = Vec::new();
+    for read in reads {
+        framer.push(read);
         loop {
             match framer.next_frame() {
                 Ok(Some(Frame::Message(message))) => {
-                    total += message.len();
                     let _ = Message::parse(&message);
+                    out.push(message);
                 }
-                Ok(Some(Frame::KeepAlivePing)) => total += 4,
-                Ok(None) | Err(_) => break,
+                Ok(Some(Frame::KeepAlivePing)) => out.push(b"\r\n\r\n".to_vec()),
+                Ok(None) => break,
+                Err(_) => return out,
             }
         }
     }
-    assert!(total <= data.len(), "framer produced more bytes than it got");
+    out
 }
 
 /// Parses SDP; when it parses, its serialization must parse to the same description,
