@@ -47,23 +47,21 @@ impl Cidr {
     /// Whether an address lies in the block.
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = match address {
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(IpAddr::V6(v6), IpAddr::V4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
         match (self.network, address) {
             (IpAddr::V4(n), IpAddr::V4(a)) => u32::from(a) & mask32(self.prefix) == u32::from(n),
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                u128::from(a) & mask128(self.prefix) == u128::from(n)
-            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => u128::from(a) & mask128(self.prefix) == u128::from(n),
             _ => false,
         }
     }
 }
 
 fn mask32(prefix: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0)
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0)
 }
 
 fn mask128(prefix: u8) -> u128 {
@@ -127,7 +125,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_blocks() {
-        for bad in ["", "x/8", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/+8"] {
+        for bad in [
+            "",
+            "x/8",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/-1",
+            "10.0.0.0/+8",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
     }

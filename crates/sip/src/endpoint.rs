@@ -213,7 +213,7 @@ pub enum Event {
     /// A new call: answer it with [`Endpoint::ringing`], [`Endpoint::accept`] or
     /// [`Endpoint::reject`]. Every call ends with exactly one [`Event::CallCancelled`]
     /// or [`Event::CallEnded`].
-    IncomingCall(IncomingCall),
+    IncomingCall(Box<IncomingCall>),
     /// The ACK for our 2xx arrived; `sdp` is the answer when our 2xx carried the offer.
     CallConfirmed {
         /// The call.
@@ -254,6 +254,9 @@ pub enum Event {
 }
 
 /// An output of the endpoint.
+// Events are rare signalling outputs, drained one at a time; boxing them would only
+// add an allocation to every transmit.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Bytes to send.
@@ -441,7 +444,11 @@ impl Endpoint {
     /// Handles one received message. Errors say why nothing (or only a stateless
     /// 400/403) was sent; they never affect other calls.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), InputError> {
-        if input.contents.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | 0)) {
+        if input
+            .contents
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | 0))
+        {
             // Keep-alive datagrams carry no message.
             return Ok(());
         }
@@ -727,9 +734,12 @@ impl Endpoint {
 
     fn new_call(&mut self, now: Instant, tx: u64, request: Request, input: Input<'_>) {
         let headers = &request.headers;
-        let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) =
-            (headers.from(), headers.to(), headers.call_id(), headers.cseq())
-        else {
+        let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) = (
+            headers.from(),
+            headers.to(),
+            headers.call_id(),
+            headers.cseq(),
+        ) else {
             return;
         };
         let remote_tag = from.tag().unwrap_or_default().to_owned();
@@ -799,7 +809,7 @@ impl Endpoint {
         let called_number = user_number(&request.uri)
             .or_else(|| user_number(&to.uri))
             .unwrap_or_default();
-        self.event(Event::IncomingCall(IncomingCall {
+        self.event(Event::IncomingCall(Box::new(IncomingCall {
             call: CallHandle(id),
             call_id: call_id.to_owned(),
             from,
@@ -809,7 +819,7 @@ impl Endpoint {
             source: input.source,
             transport: input.transport,
             user_agent: headers.first("User-Agent").map(str::to_owned),
-        }));
+        })));
     }
 
     /// Reads an SDP body; on failure answers 400 or 415 through the transaction.
@@ -823,7 +833,10 @@ impl Endpoint {
             return Ok(None);
         }
         let content_type = request.headers.content_type();
-        if content_type.as_deref().is_some_and(|t| t != "application/sdp") {
+        if content_type
+            .as_deref()
+            .is_some_and(|t| t != "application/sdp")
+        {
             let reply = Reply {
                 headers: vec![("Accept", "application/sdp".to_owned())],
                 ..Reply::default()
@@ -919,7 +932,11 @@ impl Endpoint {
         self.respond(now, tx, 200, "OK", reply);
         if state == CallState::Offered {
             // A BYE on the early dialog (§15): the INVITE gets 487.
-            if let Some(p) = self.calls.get_mut(&call).and_then(|c| c.pending_invite.take()) {
+            if let Some(p) = self
+                .calls
+                .get_mut(&call)
+                .and_then(|c| c.pending_invite.take())
+            {
                 let reply = self
                     .calls
                     .get(&call)
@@ -979,7 +996,13 @@ impl Endpoint {
             return;
         };
         if c.ended || c.state == CallState::Terminating {
-            self.respond(now, tx, 481, "Call/Transaction Does Not Exist", Reply::default());
+            self.respond(
+                now,
+                tx,
+                481,
+                "Call/Transaction Does Not Exist",
+                Reply::default(),
+            );
             return;
         }
         if c.pending_invite.is_some() || c.state == CallState::Offered {
@@ -1028,11 +1051,10 @@ impl Endpoint {
             }
             _ => false,
         };
-        if unchanged {
-            if let Some(local) = c.local_sdp.clone() {
-                self.send_2xx(now, call, &local);
-                return;
-            }
+        let refresh_answer = if unchanged { c.local_sdp.clone() } else { None };
+        if let Some(local) = refresh_answer {
+            self.send_2xx(now, call, &local);
+            return;
         }
         if offer.is_some() {
             c.remote_sdp = offer.clone();
@@ -1119,8 +1141,11 @@ impl Endpoint {
                     if reliable {
                         self.remove_server(id);
                     } else {
-                        self.timers
-                            .set(TimerKey::Server(id, ServerTimer::I), now, self.config.timers.t4);
+                        self.timers.set(
+                            TimerKey::Server(id, ServerTimer::I),
+                            now,
+                            self.config.timers.t4,
+                        );
                     }
                     return Ok(());
                 }
@@ -1158,7 +1183,8 @@ impl Endpoint {
         }
         self.timers
             .cancel(TimerKey::Call(call, CallTimer::Retransmit2xx));
-        self.timers.cancel(TimerKey::Call(call, CallTimer::AckTimeout));
+        self.timers
+            .cancel(TimerKey::Call(call, CallTimer::AckTimeout));
         let sdp = if request.body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
@@ -1209,10 +1235,7 @@ impl Endpoint {
         }
         let via = response.headers.top_via()?;
         let branch = via.branch().ok_or(InputError::Unmatched)?;
-        let id = *self
-            .client_index
-            .get(branch)
-            .ok_or(InputError::Unmatched)?;
+        let id = *self.client_index.get(branch).ok_or(InputError::Unmatched)?;
         let cseq = response.headers.cseq()?;
         let Some(t) = self.client.get_mut(&id) else {
             return Err(InputError::Unmatched);
@@ -1237,8 +1260,11 @@ impl Endpoint {
         if reliable {
             self.remove_client(id);
         } else {
-            self.timers
-                .set(TimerKey::Client(id, ClientTimer::K), now, self.config.timers.t4);
+            self.timers.set(
+                TimerKey::Client(id, ClientTimer::K),
+                now,
+                self.config.timers.t4,
+            );
         }
         // Whatever the final response, the dialog is over once our BYE completes.
         self.remove_call(call);
@@ -1323,8 +1349,11 @@ impl Endpoint {
                 unacked.interval = self.config.timers.backoff(unacked.interval);
                 let interval = unacked.interval;
                 self.outputs.push_back(Output::Transmit(transmit));
-                self.timers
-                    .set(TimerKey::Call(call, CallTimer::Retransmit2xx), now, interval);
+                self.timers.set(
+                    TimerKey::Call(call, CallTimer::Retransmit2xx),
+                    now,
+                    interval,
+                );
             }
             CallTimer::AckTimeout => {
                 self.timers
@@ -1404,8 +1433,11 @@ impl Endpoint {
             interval: timers.t1,
         });
         if !c.transport.is_reliable() {
-            self.timers
-                .set(TimerKey::Call(call, CallTimer::Retransmit2xx), now, timers.t1);
+            self.timers.set(
+                TimerKey::Call(call, CallTimer::Retransmit2xx),
+                now,
+                timers.t1,
+            );
         }
         self.timers.set(
             TimerKey::Call(call, CallTimer::AckTimeout),
@@ -1580,14 +1612,12 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.pending_invite.as_ref().is_some_and(|p| p.reinvite) {
-            if let Some(pending) = c.pending_invite.take() {
-                let reply = Reply {
-                    to_tag: Some(c.local_tag.clone()),
-                    ..Reply::default()
-                };
-                self.respond(now, pending.tx, 487, "Request Terminated", reply);
-            }
+        if let Some(pending) = c.pending_invite.take_if(|p| p.reinvite) {
+            let reply = Reply {
+                to_tag: Some(c.local_tag.clone()),
+                ..Reply::default()
+            };
+            self.respond(now, pending.tx, 487, "Request Terminated", reply);
         }
     }
 
@@ -1605,15 +1635,23 @@ impl Endpoint {
         }
         c.local_cseq = c.local_cseq.saturating_add(1);
         c.state = CallState::Terminating;
-        for t in [CallTimer::Retransmit2xx, CallTimer::AckTimeout, CallTimer::SessionExpiry] {
+        for t in [
+            CallTimer::Retransmit2xx,
+            CallTimer::AckTimeout,
+            CallTimer::SessionExpiry,
+        ] {
             self.timers.cancel(TimerKey::Call(call, t));
         }
         let strict = c.route_set.first().is_some_and(|r| !r.uri.is_loose_route());
         let (uri, routes): (Uri, Vec<String>) = if strict {
             // Strict routing (§12.2.1.1): the first route becomes the Request-URI and the
             // remote target is appended as the last Route.
-            let mut routes: Vec<String> =
-                c.route_set.iter().skip(1).map(ToString::to_string).collect();
+            let mut routes: Vec<String> = c
+                .route_set
+                .iter()
+                .skip(1)
+                .map(ToString::to_string)
+                .collect();
             routes.push(format!("<{}>", c.remote_target));
             let first = c
                 .route_set
@@ -1682,8 +1720,11 @@ impl Endpoint {
             },
         );
         if !transport.is_reliable() {
-            self.timers
-                .set(TimerKey::Client(id, ClientTimer::E), now, self.config.timers.t1);
+            self.timers.set(
+                TimerKey::Client(id, ClientTimer::E),
+                now,
+                self.config.timers.t1,
+            );
         }
         self.timers.set(
             TimerKey::Client(id, ClientTimer::F),
@@ -1708,14 +1749,15 @@ impl Endpoint {
 
     /// Reports the end of a call once.
     fn end(&mut self, call: u64, reason: EndReason) {
-        if let Some(c) = self.calls.get_mut(&call) {
-            if !c.ended {
+        match self.calls.get_mut(&call) {
+            Some(c) if !c.ended => {
                 c.ended = true;
                 self.event(Event::CallEnded {
                     call: CallHandle(call),
                     reason,
                 });
             }
+            _ => {}
         }
     }
 
@@ -1723,7 +1765,11 @@ impl Endpoint {
         if let Some(c) = self.calls.remove(&call) {
             self.dialogs.remove(&c.dialog_key());
         }
-        for t in [CallTimer::Retransmit2xx, CallTimer::AckTimeout, CallTimer::SessionExpiry] {
+        for t in [
+            CallTimer::Retransmit2xx,
+            CallTimer::AckTimeout,
+            CallTimer::SessionExpiry,
+        ] {
             self.timers.cancel(TimerKey::Call(call, t));
         }
     }
@@ -1732,7 +1778,13 @@ impl Endpoint {
         if let Some(t) = self.server.remove(&id) {
             self.server_index.remove(&t.key);
         }
-        for timer in [ServerTimer::G, ServerTimer::H, ServerTimer::I, ServerTimer::J, ServerTimer::L] {
+        for timer in [
+            ServerTimer::G,
+            ServerTimer::H,
+            ServerTimer::I,
+            ServerTimer::J,
+            ServerTimer::L,
+        ] {
             self.timers.cancel(TimerKey::Server(id, timer));
         }
     }
@@ -1869,10 +1921,8 @@ fn build_response(
             headers.push(name, value);
         }
     }
-    if status == 100 {
-        if let Some(ts) = request.headers.first("Timestamp") {
-            headers.push("Timestamp", ts);
-        }
+    if let (100, Some(ts)) = (status, request.headers.first("Timestamp")) {
+        headers.push("Timestamp", ts);
     }
     if (101..300).contains(&status) && request.method == Method::Invite {
         for value in request.headers.all("Record-Route") {
@@ -1966,8 +2016,14 @@ mod tests {
 
     #[test]
     fn parses_dtmf_bodies() {
-        assert_eq!(parse_dtmf_relay(b"Signal=5\r\nDuration=160\r\n"), Some(('5', Some(160))));
-        assert_eq!(parse_dtmf_relay(b"signal= *\nduration=100"), Some(('*', Some(100))));
+        assert_eq!(
+            parse_dtmf_relay(b"Signal=5\r\nDuration=160\r\n"),
+            Some(('5', Some(160)))
+        );
+        assert_eq!(
+            parse_dtmf_relay(b"signal= *\nduration=100"),
+            Some(('*', Some(100)))
+        );
         assert_eq!(parse_dtmf_relay(b"Signal=11\r\n"), Some(('#', None)));
         assert_eq!(parse_dtmf_relay(b"Signal=X\r\n"), None);
         assert_eq!(parse_dtmf(b"5"), Some('5'));
@@ -1978,7 +2034,10 @@ mod tests {
     #[test]
     fn stamps_received_and_rport() {
         let source: SocketAddr = "10.0.0.5:40000".parse().unwrap();
-        let stamped = stamp_top_via("SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport, SIP/2.0/UDP p;branch=z9hG4bKb", source);
+        let stamped = stamp_top_via(
+            "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport, SIP/2.0/UDP p;branch=z9hG4bKb",
+            source,
+        );
         assert_eq!(
             stamped,
             "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport=40000;received=10.0.0.5, SIP/2.0/UDP p;branch=z9hG4bKb"
@@ -1991,7 +2050,10 @@ mod tests {
     fn response_destination_follows_rfc3581() {
         let source: SocketAddr = "10.0.0.5:40000".parse().unwrap();
         let plain = Via::parse("SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKa").unwrap();
-        assert_eq!(response_destination(&plain, source, Transport::Udp), "10.0.0.5:5062".parse().unwrap());
+        assert_eq!(
+            response_destination(&plain, source, Transport::Udp),
+            "10.0.0.5:5062".parse().unwrap()
+        );
         let rport = Via::parse("SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKa;rport").unwrap();
         assert_eq!(response_destination(&rport, source, Transport::Udp), source);
         assert_eq!(response_destination(&plain, source, Transport::Tcp), source);

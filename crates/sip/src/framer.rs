@@ -63,7 +63,11 @@ impl StreamFramer {
                         continue;
                     }
                     // A pong or stray line ending before a message: skip it.
-                    let skip = if self.buffer.starts_with(b"\r\n") { 2 } else { 1 };
+                    let skip = if self.buffer.starts_with(b"\r\n") {
+                        2
+                    } else {
+                        1
+                    };
                     self.buffer.drain(..skip);
                 }
                 None => return Ok(None),
@@ -123,7 +127,8 @@ mod tests {
     use super::*;
 
     const OPTIONS: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n";
-    const INFO: &[u8] = b"INFO sip:a@b SIP/2.0\r\nl: 5\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK2\r\n\r\nhello";
+    const INFO: &[u8] =
+        b"INFO sip:a@b SIP/2.0\r\nl: 5\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK2\r\n\r\nhello";
 
     fn drain(framer: &mut StreamFramer) -> Vec<Frame> {
         let mut out = Vec::new();
@@ -141,7 +146,10 @@ mod tests {
         framer.push(&bytes);
         assert_eq!(
             drain(&mut framer),
-            vec![Frame::Message(OPTIONS.to_vec()), Frame::Message(INFO.to_vec())]
+            vec![
+                Frame::Message(OPTIONS.to_vec()),
+                Frame::Message(INFO.to_vec())
+            ]
         );
         assert_eq!(framer.buffered(), 0);
     }
@@ -178,13 +186,19 @@ mod tests {
         assert_eq!(framer.next_frame(), Err(FrameError::InvalidContentLength));
         let mut framer = StreamFramer::new();
         framer.push(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 99999999\r\n\r\n");
-        assert!(matches!(framer.next_frame(), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            framer.next_frame(),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn rejects_endless_header_section() {
         let mut framer = StreamFramer::new();
         framer.push(&vec![b'a'; MAX_MESSAGE_SIZE + 1]);
-        assert!(matches!(framer.next_frame(), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            framer.next_frame(),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 }

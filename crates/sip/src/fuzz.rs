@@ -58,8 +58,14 @@ pub fn frame_stream(data: &[u8]) {
     let in_two_reads = frames(&[head, tail]);
     let in_one_read = frames(&[stream]);
     let total: usize = in_two_reads.iter().map(Vec::len).sum();
-    assert!(total <= stream.len(), "framer produced more bytes than it got");
-    assert_eq!(in_two_reads, in_one_read, "framing depends on read boundaries");
+    assert!(
+        total <= stream.len(),
+        "framer produced more bytes than it got"
+    );
+    assert_eq!(
+        in_two_reads, in_one_read,
+        "framing depends on read boundaries"
+    );
 }
 
 fn frames(reads: &[&[u8]]) -> Vec<Vec<u8>> {

@@ -59,10 +59,7 @@ impl Via {
 
     /// The received parameter as an address.
     pub fn received(&self) -> Option<IpAddr> {
-        self.params
-            .value("received")
-            .flatten()
-            .and_then(|r| host_ip(r))
+        self.params.value("received").flatten().and_then(host_ip)
     }
 
     /// The rport parameter: `None` if absent, `Some(None)` if present without a value.
@@ -115,7 +112,11 @@ fn split_protocol(text: &str) -> Option<(String, &str)> {
                 .get(i..)?
                 .find(|c: char| c.is_ascii_whitespace())
                 .map(|e| i + e)?;
-            let protocol: String = text.get(..end)?.chars().filter(|c| !c.is_whitespace()).collect();
+            let protocol: String = text
+                .get(..end)?
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
             return Some((protocol, text.get(end..)?.trim_start()));
         }
         i += 1;
@@ -149,7 +150,9 @@ impl NameAddr {
         let text = text.trim();
         let (display_name, rest) = if let Some(quoted) = text.strip_prefix('"') {
             let end = closing_quote(quoted).ok_or(ParseError::Header("display name"))?;
-            let name = quoted.get(..end).ok_or(ParseError::Header("display name"))?;
+            let name = quoted
+                .get(..end)
+                .ok_or(ParseError::Header("display name"))?;
             let rest = quoted.get(end + 1..).unwrap_or("").trim_start();
             (Some(unescape(name)), rest)
         } else if let Some(lt) = text.find('<') {
@@ -194,7 +197,11 @@ impl NameAddr {
 impl fmt::Display for NameAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(name) = &self.display_name {
-            write!(f, "\"{}\" ", name.replace('\\', "\\\\").replace('"', "\\\""))?;
+            write!(
+                f,
+                "\"{}\" ",
+                name.replace('\\', "\\\\").replace('"', "\\\"")
+            )?;
         }
         write!(f, "<{}>{}", self.uri, self.params)
     }
@@ -300,7 +307,8 @@ impl SessionExpires {
             .next()
             .and_then(|d| d.trim().parse::<u32>().ok())
             .ok_or(err.clone())?;
-        let params = Params::parse(&parts.collect::<Vec<_>>().join(";")).map_err(|_| err.clone())?;
+        let params =
+            Params::parse(&parts.collect::<Vec<_>>().join(";")).map_err(|_| err.clone())?;
         let refresher = match params.value("refresher") {
             None => None,
             Some(Some(r)) if r.eq_ignore_ascii_case("uac") => Some(Refresher::Uac),
@@ -327,7 +335,9 @@ mod tests {
 
     #[test]
     fn parses_via_with_spaces_and_params() {
-        let via = Via::parse("SIP / 2.0 / udp 192.0.2.1:5062 ;branch=z9hG4bK776;rport;received=10.1.1.1").unwrap();
+        let via =
+            Via::parse("SIP / 2.0 / udp 192.0.2.1:5062 ;branch=z9hG4bK776;rport;received=10.1.1.1")
+                .unwrap();
         assert_eq!(via.transport, "UDP");
         assert_eq!(via.host, "192.0.2.1");
         assert_eq!(via.port, Some(5062));
@@ -341,7 +351,8 @@ mod tests {
 
     #[test]
     fn parses_name_addr_forms() {
-        let a = NameAddr::parse(r#""Bob \"B\"" <sip:bob@example.com;transport=tcp>;tag=1928"#).unwrap();
+        let a =
+            NameAddr::parse(r#""Bob \"B\"" <sip:bob@example.com;transport=tcp>;tag=1928"#).unwrap();
         assert_eq!(a.display_name.as_deref(), Some("Bob \"B\""));
         assert_eq!(a.uri.transport(), Some("tcp"));
         assert_eq!(a.tag(), Some("1928"));

@@ -102,7 +102,7 @@ pub mod uri;
 
 pub use cidr::Cidr;
 pub use endpoint::{
-    CallHandle, Endpoint, EndpointConfig, EndReason, Event, IncomingCall, Input, InputError,
+    CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, Input, InputError,
     Output, RequestRouting, SessionTimerConfig, Transmit, Transport,
 };
 pub use error::{CallError, CidrError, FrameError, NegotiationError, ParseError, SdpError};

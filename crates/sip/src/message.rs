@@ -156,13 +156,15 @@ const CANONICAL_NAMES: &[&str] = &[
 /// The full, canonical spelling of a header name: compact forms are expanded and
 /// well-known names are written the usual way; other names are kept as written.
 pub fn canonical_name(name: &str) -> String {
-    if name.len() == 1 {
-        if let Some((_, full)) = COMPACT_FORMS
-            .iter()
-            .find(|(compact, _)| compact.eq_ignore_ascii_case(name))
-        {
-            return (*full).to_owned();
-        }
+    let compact = (name.len() == 1)
+        .then(|| {
+            COMPACT_FORMS
+                .iter()
+                .find(|(compact, _)| compact.eq_ignore_ascii_case(name))
+        })
+        .flatten();
+    if let Some((_, full)) = compact {
+        return (*full).to_owned();
     }
     if let Some(known) = CANONICAL_NAMES
         .iter()
@@ -258,7 +260,9 @@ impl Headers {
 
     /// Whether a list header (Supported, Require, Allow) contains a token, ignoring case.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.list(name).iter().any(|t| t.eq_ignore_ascii_case(token))
+        self.list(name)
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(token))
     }
 
     /// The parsed Via headers, topmost first.
@@ -290,7 +294,9 @@ impl Headers {
 
     /// The Call-ID.
     pub fn call_id(&self) -> Result<&str, ParseError> {
-        let id = self.first("Call-ID").ok_or(ParseError::Missing("Call-ID"))?;
+        let id = self
+            .first("Call-ID")
+            .ok_or(ParseError::Missing("Call-ID"))?;
         if id.is_empty() || id.bytes().any(|b| b.is_ascii_whitespace()) {
             return Err(ParseError::Header("Call-ID"));
         }
@@ -305,7 +311,10 @@ impl Headers {
     /// The Max-Forwards value, if present.
     pub fn max_forwards(&self) -> Result<Option<u32>, ParseError> {
         self.first("Max-Forwards")
-            .map(|v| v.parse::<u32>().map_err(|_| ParseError::Header("Max-Forwards")))
+            .map(|v| {
+                v.parse::<u32>()
+                    .map_err(|_| ParseError::Header("Max-Forwards"))
+            })
             .transpose()
     }
 
@@ -470,7 +479,11 @@ impl Message {
         let first = parts.next().ok_or(ParseError::StartLine)?;
         let second = parts.next().ok_or(ParseError::StartLine)?;
         let third = parts.next().ok_or(ParseError::StartLine)?;
-        if first.len() > 4 && first.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")) {
+        if first.len() > 4
+            && first
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))
+        {
             check_version(first)?;
             if second.len() != 3 || !second.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ParseError::Status);
@@ -570,7 +583,10 @@ pub(crate) fn header_end(input: &[u8]) -> Option<(usize, usize)> {
 
 /// Splits the header section into logical lines, joining folded continuation lines.
 fn logical_lines(head: &str) -> impl Iterator<Item = String> + '_ {
-    let mut physical = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).peekable();
+    let mut physical = head
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .peekable();
     std::iter::from_fn(move || {
         let mut line = physical.next()?.to_owned();
         while let Some(next) = physical.peek() {
@@ -617,14 +633,20 @@ v=0\r\nEXTRA";
         assert_eq!(req.headers.call_id().unwrap(), "call-1@127.0.0.1");
         assert_eq!(req.headers.from().unwrap().tag(), Some("abc"));
         assert_eq!(req.headers.max_forwards().unwrap(), Some(70));
-        assert_eq!(req.headers.content_type().as_deref(), Some("application/sdp"));
+        assert_eq!(
+            req.headers.content_type().as_deref(),
+            Some("application/sdp")
+        );
         let again = Message::parse(&req.to_bytes()).unwrap();
         assert_eq!(again, Message::Request(req));
     }
 
     #[test]
     fn parses_response() {
-        let msg = Message::parse(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let msg = Message::parse(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
         let Message::Response(resp) = msg else {
             panic!("expected a response");
         };
@@ -646,7 +668,11 @@ v=0\r\nEXTRA";
             b"INV\xffITE sip:a@b SIP/2.0\r\n\r\n",
         ];
         for case in cases {
-            assert!(Message::parse(case).is_err(), "{:?}", String::from_utf8_lossy(case));
+            assert!(
+                Message::parse(case).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
         }
     }
 
@@ -657,9 +683,15 @@ v=0\r\nEXTRA";
             big.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
         }
         big.extend_from_slice(b"\r\n");
-        assert!(matches!(Message::parse(&big), Err(ParseError::TooManyHeaders { .. })));
+        assert!(matches!(
+            Message::parse(&big),
+            Err(ParseError::TooManyHeaders { .. })
+        ));
         let huge = vec![b'a'; MAX_MESSAGE_SIZE + 1];
-        assert!(matches!(Message::parse(&huge), Err(ParseError::TooLarge { .. })));
+        assert!(matches!(
+            Message::parse(&huge),
+            Err(ParseError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -300,8 +300,12 @@ impl SessionDescription {
             match (kind, media.last_mut()) {
                 ('v', _) => return Err(field("version")),
                 ('m', _) => media.push(parse_media(value).ok_or(field("media"))?),
-                ('c', Some(m)) => m.connection = Some(parse_connection(value).ok_or(field("connection"))?),
-                ('c', None) => connection = Some(parse_connection(value).ok_or(field("connection"))?),
+                ('c', Some(m)) => {
+                    m.connection = Some(parse_connection(value).ok_or(field("connection"))?)
+                }
+                ('c', None) => {
+                    connection = Some(parse_connection(value).ok_or(field("connection"))?)
+                }
                 ('a', Some(m)) => m.attributes.push(parse_attribute(value)),
                 ('a', None) => attributes.push(parse_attribute(value)),
                 ('o', None) => origin = Some(parse_origin(value).ok_or(field("origin"))?),
@@ -361,7 +365,13 @@ impl fmt::Display for SessionDescription {
         write!(
             f,
             "v=0\r\no={} {} {} {} {} {}\r\ns={}\r\n",
-            o.username, o.session_id, o.session_version, o.net_type, o.addr_type, o.address, self.session_name
+            o.username,
+            o.session_id,
+            o.session_version,
+            o.net_type,
+            o.addr_type,
+            o.address,
+            self.session_name
         )?;
         let mut session_other = self.other.iter().peekable();
         // RFC 4566 order: i u e p before c, b after c.
@@ -662,7 +672,9 @@ pub fn offer(config: &MediaConfig) -> SessionDescription {
         config,
         "RTP/AVP",
         &codecs,
-        config.telephone_event.then_some(config.telephone_event_payload_type),
+        config
+            .telephone_event
+            .then_some(config.telephone_event_payload_type),
         Direction::SendRecv,
     );
     config.description(vec![section])
@@ -686,7 +698,10 @@ fn audio_section(
     }
     if let Some(pt) = telephone_event {
         formats.push(pt.to_string());
-        attributes.push(Attribute::value("rtpmap", format!("{pt} telephone-event/8000")));
+        attributes.push(Attribute::value(
+            "rtpmap",
+            format!("{pt} telephone-event/8000"),
+        ));
         attributes.push(Attribute::value("fmtp", format!("{pt} 0-16")));
     }
     attributes.push(Attribute::value("ptime", config.ptime.to_string()));
@@ -745,7 +760,9 @@ fn negotiate_stream(
         .as_ref()
         .or(offer.connection.as_ref())
         .ok_or(NegotiationError::NoConnectionAddress)?;
-    let ip = connection.ip().ok_or(NegotiationError::NoConnectionAddress)?;
+    let ip = connection
+        .ip()
+        .ok_or(NegotiationError::NoConnectionAddress)?;
     let null_address = ip.is_unspecified();
     let remote_direction = m
         .direction()
@@ -842,11 +859,19 @@ mod tests {
     #[test]
     fn detects_hold() {
         let held = SIPP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
-        let (_, n) = answer(&SessionDescription::parse(held.as_bytes()).unwrap(), &config()).unwrap();
+        let (_, n) = answer(
+            &SessionDescription::parse(held.as_bytes()).unwrap(),
+            &config(),
+        )
+        .unwrap();
         assert!(n.on_hold);
         assert_eq!(n.remote_rtp, None);
         let sendonly = format!("{SIPP_OFFER}a=sendonly\r\n");
-        let (ans, n) = answer(&SessionDescription::parse(sendonly.as_bytes()).unwrap(), &config()).unwrap();
+        let (ans, n) = answer(
+            &SessionDescription::parse(sendonly.as_bytes()).unwrap(),
+            &config(),
+        )
+        .unwrap();
         assert!(n.on_hold);
         assert_eq!(n.local_direction, Direction::RecvOnly);
         assert_eq!(ans.audio().unwrap().direction(), Some(Direction::RecvOnly));
@@ -854,21 +879,35 @@ mod tests {
 
     #[test]
     fn rejects_offer_without_common_codec() {
-        let g722 = SIPP_OFFER.replace("RTP/AVP 8 101", "RTP/AVP 9").replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:9 G722/8000");
-        let err = answer(&SessionDescription::parse(g722.as_bytes()).unwrap(), &config()).unwrap_err();
+        let g722 = SIPP_OFFER
+            .replace("RTP/AVP 8 101", "RTP/AVP 9")
+            .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:9 G722/8000");
+        let err = answer(
+            &SessionDescription::parse(g722.as_bytes()).unwrap(),
+            &config(),
+        )
+        .unwrap_err();
         assert_eq!(err, NegotiationError::NoCommonCodec);
         assert_eq!(err.status_code(), 488);
         let srtp = SIPP_OFFER.replace("RTP/AVP", "RTP/SAVP");
         assert!(matches!(
-            answer(&SessionDescription::parse(srtp.as_bytes()).unwrap(), &config()),
+            answer(
+                &SessionDescription::parse(srtp.as_bytes()).unwrap(),
+                &config()
+            ),
             Err(NegotiationError::UnsupportedTransport(_))
         ));
     }
 
     #[test]
     fn rejects_extra_streams_with_port_zero() {
-        let with_video = format!("{SIPP_OFFER}m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n");
-        let (ans, _) = answer(&SessionDescription::parse(with_video.as_bytes()).unwrap(), &config()).unwrap();
+        let with_video =
+            format!("{SIPP_OFFER}m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n");
+        let (ans, _) = answer(
+            &SessionDescription::parse(with_video.as_bytes()).unwrap(),
+            &config(),
+        )
+        .unwrap();
         assert_eq!(ans.media.len(), 2);
         assert_eq!(ans.media[1].port, 0);
     }
@@ -880,13 +919,26 @@ mod tests {
         assert_eq!(audio.formats, vec!["0", "8", "101"]);
         let (_, n) = answer(&ours, &config()).unwrap();
         assert_eq!(n.codec, Codec::Pcmu);
-        assert_eq!(accept_answer(&ours, &config()).unwrap().telephone_event, Some(101));
+        assert_eq!(
+            accept_answer(&ours, &config()).unwrap().telephone_event,
+            Some(101)
+        );
     }
 
     #[test]
     fn rejects_malformed_sdp() {
-        for bad in ["", "v=1\r\n", "v=0\r\nx\r\n", "v=0\r\ns=-\r\nt=0 0\r\n", "v=0\r\no=- x 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\n", "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nm=audio x RTP/AVP 0\r\n"] {
-            assert!(SessionDescription::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        for bad in [
+            "",
+            "v=1\r\n",
+            "v=0\r\nx\r\n",
+            "v=0\r\ns=-\r\nt=0 0\r\n",
+            "v=0\r\no=- x 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\n",
+            "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nm=audio x RTP/AVP 0\r\n",
+        ] {
+            assert!(
+                SessionDescription::parse(bad.as_bytes()).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

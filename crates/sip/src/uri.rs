@@ -17,7 +17,10 @@ pub struct Param {
 impl Param {
     /// A parameter with a value.
     pub fn new(name: impl Into<String>, value: Option<String>) -> Self {
-        Self { name: name.into(), value }
+        Self {
+            name: name.into(),
+            value,
+        }
     }
 }
 
@@ -270,7 +273,12 @@ impl fmt::Display for Uri {
                 Ok(())
             }
             Scheme::Tel => {
-                write!(f, "tel:{}{}", self.user.as_deref().unwrap_or(""), self.params)
+                write!(
+                    f,
+                    "tel:{}{}",
+                    self.user.as_deref().unwrap_or(""),
+                    self.params
+                )
             }
             Scheme::Other(s) => write!(f, "{s}:{}", self.host),
         }
@@ -281,7 +289,9 @@ impl fmt::Display for Uri {
 pub(crate) fn split_host_port(text: &str) -> Result<(&str, Option<u16>), ParseError> {
     let text = text.trim();
     let (host, port) = if text.starts_with('[') {
-        let end = text.find(']').ok_or(ParseError::Uri("unclosed ipv6 reference"))?;
+        let end = text
+            .find(']')
+            .ok_or(ParseError::Uri("unclosed ipv6 reference"))?;
         let (host, rest) = text.split_at(end + 1);
         let port = match rest.strip_prefix(':') {
             Some(p) => Some(p),
@@ -306,7 +316,10 @@ pub(crate) fn split_host_port(text: &str) -> Result<(&str, Option<u16>), ParseEr
         return Err(ParseError::Uri("invalid ipv6 reference"));
     }
     let port = match port {
-        Some(p) => Some(p.parse::<u16>().map_err(|_| ParseError::Uri("invalid port"))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| ParseError::Uri("invalid port"))?,
+        ),
         None => None,
     };
     Ok((host, port))
@@ -387,7 +400,10 @@ mod tests {
         assert_eq!(uri.port, Some(5070));
         assert_eq!(uri.transport(), Some("tcp"));
         assert!(uri.is_loose_route());
-        assert_eq!(uri.to_string(), "sip:+15551234@10.0.0.1:5070;transport=tcp;lr");
+        assert_eq!(
+            uri.to_string(),
+            "sip:+15551234@10.0.0.1:5070;transport=tcp;lr"
+        );
     }
 
     #[test]
@@ -408,7 +424,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_uris() {
-        for bad in ["", "nocolon", "sip:", "sip:a b", "sip:@host", "sip:host:99999", "1x:y"] {
+        for bad in [
+            "",
+            "nocolon",
+            "sip:",
+            "sip:a b",
+            "sip:@host",
+            "sip:host:99999",
+            "1x:y",
+        ] {
             assert!(Uri::parse(bad).is_err(), "{bad}");
         }
     }

@@ -36,14 +36,25 @@ fn cancel_before_answer() {
         .iter()
         .map(|r| (r.status, r.headers.cseq().unwrap().method.to_string()))
         .collect();
-    assert_eq!(summary, vec![(200, "CANCEL".into()), (487, "INVITE".into())]);
-    assert_eq!(to_tag(&responses[1]), to_tag(&ringing), "487 keeps the dialog's tag");
+    assert_eq!(
+        summary,
+        vec![(200, "CANCEL".into()), (487, "INVITE".into())]
+    );
+    assert_eq!(
+        to_tag(&responses[1]),
+        to_tag(&ringing),
+        "487 keeps the dialog's tag"
+    );
     assert_eq!(h.events(), vec![Event::CallCancelled { call }]);
     assert_eq!(h.endpoint.call_count(), 0);
-    assert!(h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).is_err());
+    assert!(
+        h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+            .is_err()
+    );
 
     // The ACK for the 487 is absorbed by the INVITE transaction.
-    let ack = sipp_ack("cancel-1", &to_tag(&responses[1]), 1).replace("z9hG4bK-100-1-ack1", "z9hG4bK-c1");
+    let ack =
+        sipp_ack("cancel-1", &to_tag(&responses[1]), 1).replace("z9hG4bK-100-1-ack1", "z9hG4bK-c1");
     h.udp(SIPP, &ack).unwrap();
     h.advance(secs(40));
     assert!(h.sent().is_empty());
@@ -62,7 +73,8 @@ fn cancel_after_answer_changes_nothing() {
     let mut h = Harness::new();
     h.udp(SIPP, &sipp_invite("late", "z9hG4bK-late")).unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     h.responses();
     h.udp(SIPP, &cancel("late", "z9hG4bK-late")).unwrap();
     assert_eq!(h.statuses(), vec![200]);

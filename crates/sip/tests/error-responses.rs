@@ -44,7 +44,10 @@ Max-Forwards: 70
 fn missing_mandatory_header_gets_400_or_is_dropped() {
     let mut h = Harness::new();
     let no_call_id = sipp_invite("x", "z9hG4bK-400").replace("Call-ID: x\r\n", "");
-    assert!(matches!(h.udp(SIPP, &no_call_id), Err(InputError::Malformed(_))));
+    assert!(matches!(
+        h.udp(SIPP, &no_call_id),
+        Err(InputError::Malformed(_))
+    ));
     let responses = h.responses();
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 400);
@@ -55,7 +58,8 @@ fn missing_mandatory_header_gets_400_or_is_dropped() {
     assert!(h.udp(SIPP, &bad_cseq).is_err());
     assert_eq!(h.statuses(), vec![400]);
 
-    let no_via = sipp_invite("z", "z9hG4bK-402").replace("Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-402\r\n", "");
+    let no_via = sipp_invite("z", "z9hG4bK-402")
+        .replace("Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-402\r\n", "");
     assert!(h.udp(SIPP, &no_via).is_err());
     assert!(h.sent().is_empty(), "no Via, no response possible");
     assert_eq!(h.endpoint.transaction_count(), 0);
@@ -119,9 +123,13 @@ fn allow_list_admits_configured_networks() {
         ..EndpointConfig::default()
     };
     let mut h = Harness::with_config(config);
-    h.udp("192.0.2.66:5061", &sipp_invite("trunk", "z9hG4bK-tr")).unwrap();
+    h.udp("192.0.2.66:5061", &sipp_invite("trunk", "z9hG4bK-tr"))
+        .unwrap();
     h.incoming_call();
-    assert_eq!(h.udp(SIPP, &sipp_invite("lo", "z9hG4bK-lo")), Err(InputError::Denied));
+    assert_eq!(
+        h.udp(SIPP, &sipp_invite("lo", "z9hG4bK-lo")),
+        Err(InputError::Denied)
+    );
 }
 
 #[test]
@@ -141,9 +149,15 @@ Max-Forwards: 0
     );
     h.udp(SIPP, &options).unwrap();
     let responses = h.responses();
-    assert_eq!(responses[0].status, 200, "Max-Forwards 0 is fine for OPTIONS");
+    assert_eq!(
+        responses[0].status, 200,
+        "Max-Forwards 0 is fine for OPTIONS"
+    );
     assert!(responses[0].headers.contains("Allow"));
-    assert_eq!(responses[0].headers.first("Accept"), Some("application/sdp"));
+    assert_eq!(
+        responses[0].headers.first("Accept"),
+        Some("application/sdp")
+    );
     assert!(responses[0].headers.has_token("Supported", "timer"));
     // Timer J absorbs the retransmission.
     h.advance(secs(1));
@@ -161,12 +175,16 @@ Max-Forwards: 0
 #[test]
 fn unsupported_extension_gets_420_and_foreign_scheme_416() {
     let mut h = Harness::new();
-    let invite = sipp_invite("req", "z9hG4bK-req").replace("Subject: Performance Test", "Require: 100rel");
+    let invite =
+        sipp_invite("req", "z9hG4bK-req").replace("Subject: Performance Test", "Require: 100rel");
     h.udp(SIPP, &invite).unwrap();
     let responses = h.responses();
     assert_eq!(responses[1].status, 420);
     assert_eq!(responses[1].headers.first("Unsupported"), Some("100rel"));
-    let mailto = sipp_invite("scheme", "z9hG4bK-sch").replace("INVITE sip:5550100@127.0.0.1:5060", "INVITE mailto:x@example.com");
+    let mailto = sipp_invite("scheme", "z9hG4bK-sch").replace(
+        "INVITE sip:5550100@127.0.0.1:5060",
+        "INVITE mailto:x@example.com",
+    );
     h.udp(SIPP, &mailto).unwrap();
     assert_eq!(h.statuses(), vec![100, 416]);
 }
@@ -174,7 +192,10 @@ fn unsupported_extension_gets_420_and_foreign_scheme_416() {
 #[test]
 fn unsupported_body_gets_415_and_bad_sdp_400() {
     let mut h = Harness::new();
-    let multipart = sipp_invite("mp", "z9hG4bK-mp").replace("Content-Type: application/sdp", "Content-Type: multipart/mixed;boundary=x");
+    let multipart = sipp_invite("mp", "z9hG4bK-mp").replace(
+        "Content-Type: application/sdp",
+        "Content-Type: multipart/mixed;boundary=x",
+    );
     h.udp(SIPP, &multipart).unwrap();
     assert_eq!(h.statuses(), vec![100, 415]);
     let bad = sipp_invite("badsdp", "z9hG4bK-bs").replace("v=0", "v=9");
@@ -198,8 +219,23 @@ fn garbage_does_not_disturb_a_call_in_progress() {
     }
     assert!(h.sent().is_empty());
     assert!(h.events().is_empty());
-    let info = sipp_in_dialog("INFO", "steady", &tag, 2, "z9hG4bK-s2", Some("application/dtmf"), "7");
+    let info = sipp_in_dialog(
+        "INFO",
+        "steady",
+        &tag,
+        2,
+        "z9hG4bK-s2",
+        Some("application/dtmf"),
+        "7",
+    );
     h.udp(SIPP, &info).unwrap();
     assert_eq!(h.statuses(), vec![200]);
-    assert_eq!(h.events(), vec![pinbridge_sip::Event::Dtmf { call, digit: '7', duration_ms: None }]);
+    assert_eq!(
+        h.events(),
+        vec![pinbridge_sip::Event::Dtmf {
+            call,
+            digit: '7',
+            duration_ms: None
+        }]
+    );
 }

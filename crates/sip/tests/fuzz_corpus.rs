@@ -5,17 +5,27 @@ use std::fs;
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
     let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
         .map(|entry| {
             let path = entry.expect("entry").path();
-            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
             (name, fs::read(&path).expect("read"))
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 12, "corpus {target} has {} seeds", files.len());
+    assert!(
+        files.len() >= 12,
+        "corpus {target} has {} seeds",
+        files.len()
+    );
     files
 }
 

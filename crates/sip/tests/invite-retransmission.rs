@@ -23,7 +23,8 @@ fn retransmitted_invite_gets_the_last_response_and_no_second_call() {
     h.udp(SIPP, &invite).unwrap();
     assert_eq!(h.statuses(), vec![180]);
 
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     let ok = h.responses().pop().unwrap();
     h.udp(SIPP, &invite).unwrap();
     let again = h.responses();
@@ -32,8 +33,12 @@ fn retransmitted_invite_gets_the_last_response_and_no_second_call() {
     assert!(h.events().is_empty());
     assert_eq!(h.endpoint.call_count(), 1);
 
-    h.udp(SIPP, &sipp_ack("dup@127.0.0.1", &to_tag(&ok), 1)).unwrap();
-    assert!(matches!(h.events().as_slice(), [Event::CallConfirmed { .. }]));
+    h.udp(SIPP, &sipp_ack("dup@127.0.0.1", &to_tag(&ok), 1))
+        .unwrap();
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallConfirmed { .. }]
+    ));
 }
 
 #[test]
@@ -53,12 +58,16 @@ fn rejected_invite_final_response_is_retransmitted_by_timer_g_until_ack() {
     h.udp(SIPP, &sipp_invite("busy", "z9hG4bK-busy")).unwrap();
     let call = h.incoming_call().call;
     h.responses();
-    h.command(|e, now| e.reject(now, call, 486, "Busy Here")).unwrap();
+    h.command(|e, now| e.reject(now, call, 486, "Busy Here"))
+        .unwrap();
     let busy = h.responses();
     assert_eq!(busy[0].status, 486);
     assert!(matches!(
         h.events().as_slice(),
-        [Event::CallEnded { reason: pinbridge_sip::EndReason::Rejected, .. }]
+        [Event::CallEnded {
+            reason: pinbridge_sip::EndReason::Rejected,
+            ..
+        }]
     ));
     // Timer G: 0.5, 1.5, 3.5, 7.5 s.
     h.advance(ms(7_600));
@@ -79,7 +88,8 @@ fn timer_h_ends_the_transaction_without_ack() {
     let mut h = Harness::new();
     h.udp(SIPP, &sipp_invite("noack", "z9hG4bK-noack")).unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.reject(now, call, 603, "Decline")).unwrap();
+    h.command(|e, now| e.reject(now, call, 603, "Decline"))
+        .unwrap();
     h.sent();
     h.advance(secs(31));
     let retransmissions = h.sent().len();

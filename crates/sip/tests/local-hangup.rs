@@ -10,7 +10,13 @@ fn hangup_sends_bye_and_stops_retransmitting_on_200() {
     let mut h = Harness::new();
     let (call, tag) = h.established_sipp_call("bye-1");
     h.command(|e, now| e.hangup(now, call)).unwrap();
-    assert_eq!(h.events(), vec![Event::CallEnded { call, reason: EndReason::LocalHangup }]);
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::LocalHangup
+        }]
+    );
     let (bye, _) = h.requests().pop().unwrap();
     assert_eq!(bye.method, Method::Bye);
     let cseq = bye.headers.cseq().unwrap();
@@ -55,13 +61,22 @@ fn bye_follows_record_route() {
     );
     h.udp(SIPP, &invite).unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     let ok = h.responses().pop().unwrap();
-    assert_eq!(ok.headers.list("Record-Route").len(), 2, "Record-Route copied into the 200");
+    assert_eq!(
+        ok.headers.list("Record-Route").len(),
+        2,
+        "Record-Route copied into the 200"
+    );
     h.udp(SIPP, &sipp_ack("rr-1", &to_tag(&ok), 1)).unwrap();
     h.command(|e, now| e.hangup(now, call)).unwrap();
     let (bye, destination) = h.requests().pop().unwrap();
-    assert_eq!(destination, addr("10.9.9.9:5070"), "sent to the first route");
+    assert_eq!(
+        destination,
+        addr("10.9.9.9:5070"),
+        "sent to the first route"
+    );
     assert_eq!(bye.uri.to_string(), "sip:sipp@127.0.0.1:5061");
     assert_eq!(
         bye.headers.list("Route"),
@@ -72,17 +87,26 @@ fn bye_follows_record_route() {
 #[test]
 fn hangup_before_ack_waits_for_the_ack() {
     let mut h = Harness::new();
-    h.udp(SIPP, &sipp_invite("early-hangup", "z9hG4bK-eh")).unwrap();
+    h.udp(SIPP, &sipp_invite("early-hangup", "z9hG4bK-eh"))
+        .unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     let ok = h.responses().pop().unwrap();
     h.command(|e, now| e.hangup(now, call)).unwrap();
     assert!(h.sent().is_empty(), "no BYE before the ACK (§15)");
-    h.udp(SIPP, &sipp_ack("early-hangup", &to_tag(&ok), 1)).unwrap();
+    h.udp(SIPP, &sipp_ack("early-hangup", &to_tag(&ok), 1))
+        .unwrap();
     let requests = h.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].0.method, Method::Bye);
-    assert_eq!(h.events(), vec![Event::CallEnded { call, reason: EndReason::LocalHangup }]);
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::LocalHangup
+        }]
+    );
 }
 
 #[test]
@@ -93,5 +117,11 @@ fn hangup_before_answer_refuses_the_call() {
     h.responses();
     h.command(|e, now| e.hangup(now, call)).unwrap();
     assert_eq!(h.statuses(), vec![480]);
-    assert_eq!(h.events(), vec![Event::CallEnded { call, reason: EndReason::LocalHangup }]);
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::LocalHangup
+        }]
+    );
 }

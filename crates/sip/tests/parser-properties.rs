@@ -63,11 +63,23 @@ fn message() -> impl Strategy<Value = Message> {
     let body = prop::collection::vec(any::<u8>(), 0..64);
     prop_oneof![
         (method(), uri(), headers(), body.clone()).prop_map(|(method, uri, headers, body)| {
-            Message::Request(Request { method, uri, headers, body })
+            Message::Request(Request {
+                method,
+                uri,
+                headers,
+                body,
+            })
         }),
-        (100u16..700, "[ -~]{0,20}", headers(), body).prop_map(|(status, reason, headers, body)| {
-            Message::Response(Response { status, reason: reason.trim().to_owned(), headers, body })
-        }),
+        (100u16..700, "[ -~]{0,20}", headers(), body).prop_map(
+            |(status, reason, headers, body)| {
+                Message::Response(Response {
+                    status,
+                    reason: reason.trim().to_owned(),
+                    headers,
+                    body,
+                })
+            }
+        ),
     ]
 }
 
@@ -93,8 +105,13 @@ fn sdp() -> impl Strategy<Value = SessionDescription> {
                 })
                 .collect(),
         });
-    (any::<u64>(), any::<u64>(), "[a-zA-Z0-9 -]{1,20}", prop::collection::vec(media, 0..3)).prop_map(
-        |(id, version, name, media)| SessionDescription {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        "[a-zA-Z0-9 -]{1,20}",
+        prop::collection::vec(media, 0..3),
+    )
+        .prop_map(|(id, version, name, media)| SessionDescription {
             origin: Origin {
                 username: "-".into(),
                 session_id: id.to_string(),
@@ -103,14 +120,18 @@ fn sdp() -> impl Strategy<Value = SessionDescription> {
                 addr_type: "IP4".into(),
                 address: "192.0.2.1".into(),
             },
-            session_name: name.trim().to_owned().chars().next().map_or("-".into(), |_| name.trim().to_owned()),
+            session_name: name
+                .trim()
+                .to_owned()
+                .chars()
+                .next()
+                .map_or("-".into(), |_| name.trim().to_owned()),
             connection: Some(Connection::for_ip("192.0.2.1".parse().expect("ip"))),
             timing: (0, 0),
             other: Vec::new(),
             attributes: Vec::new(),
             media,
-        },
-    )
+        })
 }
 
 proptest! {

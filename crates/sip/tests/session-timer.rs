@@ -16,7 +16,8 @@ fn invite_with_timer(call_id: &str, branch: &str, expires: &str) -> String {
 #[test]
 fn too_small_interval_gets_422_with_min_se() {
     let mut h = Harness::new();
-    h.udp(SIPP, &invite_with_timer("st-1", "z9hG4bK-st1", "60")).unwrap();
+    h.udp(SIPP, &invite_with_timer("st-1", "z9hG4bK-st1", "60"))
+        .unwrap();
     let responses = h.responses();
     assert_eq!(responses[1].status, 422);
     assert_eq!(responses[1].headers.min_se().unwrap(), Some(90));
@@ -26,9 +27,11 @@ fn too_small_interval_gets_422_with_min_se() {
 #[test]
 fn session_expires_without_refresh_ends_the_call() {
     let mut h = Harness::new();
-    h.udp(SIPP, &invite_with_timer("st-2", "z9hG4bK-st2", "90")).unwrap();
+    h.udp(SIPP, &invite_with_timer("st-2", "z9hG4bK-st2", "90"))
+        .unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     let ok = h.responses().pop().unwrap();
     let expires = ok.headers.session_expires().unwrap().unwrap();
     assert_eq!(expires.delta, 90);
@@ -40,7 +43,13 @@ fn session_expires_without_refresh_ends_the_call() {
     h.advance(ms(59_999));
     assert!(h.events().is_empty());
     h.advance(ms(1));
-    assert_eq!(h.events(), vec![Event::CallEnded { call, reason: EndReason::SessionExpired }]);
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::SessionExpired
+        }]
+    );
     let requests = h.requests();
     assert_eq!(requests[0].0.method, Method::Bye);
 }
@@ -48,40 +57,76 @@ fn session_expires_without_refresh_ends_the_call() {
 #[test]
 fn refresh_reinvite_resets_the_timer() {
     let mut h = Harness::new();
-    h.udp(SIPP, &invite_with_timer("st-3", "z9hG4bK-st3", "1800;refresher=uac")).unwrap();
+    h.udp(
+        SIPP,
+        &invite_with_timer("st-3", "z9hG4bK-st3", "1800;refresher=uac"),
+    )
+    .unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     let ok = h.responses().pop().unwrap();
     let tag = to_tag(&ok);
     h.udp(SIPP, &sipp_ack("st-3", &tag, 1)).unwrap();
     h.events();
     // Refresh at 900 s with the same SDP: answered by the endpoint.
     h.advance(secs(900));
-    let refresh = sipp_in_dialog("INVITE", "st-3", &tag, 2, "z9hG4bK-ref", Some("application/sdp"), &sipp_sdp())
-        .replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nSupported: timer\r\nSession-Expires: 1800;refresher=uac\r\n");
+    let refresh = sipp_in_dialog(
+        "INVITE",
+        "st-3",
+        &tag,
+        2,
+        "z9hG4bK-ref",
+        Some("application/sdp"),
+        &sipp_sdp(),
+    )
+    .replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nSupported: timer\r\nSession-Expires: 1800;refresher=uac\r\n",
+    );
     h.udp(SIPP, &refresh).unwrap();
     let responses = h.responses();
     assert_eq!(responses.last().unwrap().status, 200);
     h.udp(SIPP, &sipp_ack("st-3", &tag, 2)).unwrap();
     // The old deadline (1800 - 32 s after the answer) passes without ending the call.
     h.advance(secs(900));
-    assert!(h.events().iter().all(|e| !matches!(e, Event::CallEnded { .. })));
+    assert!(
+        h.events()
+            .iter()
+            .all(|e| !matches!(e, Event::CallEnded { .. }))
+    );
     h.advance(secs(900));
-    assert!(h.events().iter().any(|e| matches!(e, Event::CallEnded { reason: EndReason::SessionExpired, .. })));
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        Event::CallEnded {
+            reason: EndReason::SessionExpired,
+            ..
+        }
+    )));
 }
 
 #[test]
 fn large_interval_is_lowered_and_uas_refresher_declined() {
     let mut h = Harness::new();
-    h.udp(SIPP, &invite_with_timer("st-4", "z9hG4bK-st4", "7200")).unwrap();
+    h.udp(SIPP, &invite_with_timer("st-4", "z9hG4bK-st4", "7200"))
+        .unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     let ok = h.responses().pop().unwrap();
     assert_eq!(ok.headers.session_expires().unwrap().unwrap().delta, 1800);
 
-    h.udp(SIPP, &invite_with_timer("st-5", "z9hG4bK-st5", "1800;refresher=uas")).unwrap();
+    h.udp(
+        SIPP,
+        &invite_with_timer("st-5", "z9hG4bK-st5", "1800;refresher=uas"),
+    )
+    .unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     let ok = h.responses().pop().unwrap();
-    assert!(ok.headers.session_expires().unwrap().is_none(), "we never refresh, so we decline");
+    assert!(
+        ok.headers.session_expires().unwrap().is_none(),
+        "we never refresh, so we decline"
+    );
 }

@@ -42,7 +42,10 @@ Max-Forwards: 70
     assert_eq!(pings, 1);
     assert_eq!(framer.buffered(), 0);
     let sent = h.sent();
-    assert!(sent.iter().all(|(_, t)| t.transport == Transport::Tcp && t.destination == addr(SIPP)));
+    assert!(
+        sent.iter()
+            .all(|(_, t)| t.transport == Transport::Tcp && t.destination == addr(SIPP))
+    );
     assert_eq!(h.incoming_call().called_number, "5550100");
     assert_eq!(sent.len(), 2, "100 Trying and the OPTIONS 200");
     // Non-INVITE transactions over TCP end at once (Timer J is zero).
@@ -55,7 +58,8 @@ fn contact_says_tcp() {
     let invite = sipp_invite("tcp-2", "z9hG4bK-tcp2").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
     h.deliver(Transport::Tcp, SIPP, invite.as_bytes()).unwrap();
     let call = h.incoming_call().call;
-    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp()))).unwrap();
+    h.command(|e, now| e.accept(now, call, &answer_for(&sipp_sdp())))
+        .unwrap();
     let ok = h.responses().pop().unwrap();
     let contact = &ok.headers.contacts().unwrap()[0];
     assert_eq!(contact.uri.transport(), Some("tcp"));

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pinbridge_sip::{
-    CallHandle, Endpoint, EndpointConfig, Event, IncomingCall, Input, InputError, Message,
-    Output, Request, Response, Transmit, Transport,
+    CallHandle, Endpoint, EndpointConfig, Event, IncomingCall, Input, InputError, Message, Output,
+    Request, Response, Transmit, Transport,
 };
 
 /// Where the tests' endpoint listens.
@@ -161,7 +161,7 @@ impl Harness {
             .events()
             .into_iter()
             .filter_map(|e| match e {
-                Event::IncomingCall(c) => Some(c),
+                Event::IncomingCall(c) => Some(*c),
                 _ => None,
             })
             .collect();
@@ -172,16 +172,21 @@ impl Harness {
     /// SIPp's uac scenario: INVITE, answered by us with 200, then ACK. Returns the
     /// handle and our To tag.
     pub fn established_sipp_call(&mut self, call_id: &str) -> (CallHandle, String) {
-        self.udp(SIPP, &sipp_invite(call_id, "z9hG4bK-100-1-0")).expect("invite");
+        self.udp(SIPP, &sipp_invite(call_id, "z9hG4bK-100-1-0"))
+            .expect("invite");
         let call = self.incoming_call().call;
         let answer = answer_for(&sipp_sdp());
-        self.command(|e, now| e.accept(now, call, &answer)).expect("accept");
+        self.command(|e, now| e.accept(now, call, &answer))
+            .expect("accept");
         let ok = self.responses().pop().expect("200");
         assert_eq!(ok.status, 200);
         let tag = to_tag(&ok);
         self.udp(SIPP, &sipp_ack(call_id, &tag, 1)).expect("ack");
         let events = self.events();
-        assert!(matches!(events.as_slice(), [Event::CallConfirmed { .. }]), "{events:?}");
+        assert!(
+            matches!(events.as_slice(), [Event::CallConfirmed { .. }]),
+            "{events:?}"
+        );
         (call, tag)
     }
 }
@@ -310,7 +315,9 @@ Supported: replaces,norefersub,100rel
 pub fn answer_for(offer: &str) -> pinbridge_sip::SessionDescription {
     let offer = pinbridge_sip::SessionDescription::parse(offer.as_bytes()).expect("offer");
     let config = pinbridge_sip::sdp::MediaConfig::new(addr(LOCAL).ip(), 20000, 1000);
-    pinbridge_sip::sdp::answer(&offer, &config).expect("answer").0
+    pinbridge_sip::sdp::answer(&offer, &config)
+        .expect("answer")
+        .0
 }
 
 pub fn ms(millis: u64) -> Duration {
