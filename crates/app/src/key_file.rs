@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use pinbridge_domain::ServerKey;
@@ -15,8 +15,15 @@ use crate::{AppError, Result};
 /// which fails if the name exists: two processes starting at once agree on one key, and
 /// nobody ever reads a half-written file.
 pub fn load_or_create_key(dir: &Path) -> Result<ServerKey> {
-    let err = |what: &str, e: std::io::Error| AppError::Key(format!("{what} {}: {e}", dir.display()));
-    fs::create_dir_all(dir).map_err(|e| err("cannot create the data directory", e))?;
+    let err =
+        |what: &str, e: std::io::Error| AppError::Key(format!("{what} {}: {e}", dir.display()));
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| err("cannot create the data directory", e))?;
+    }
     let path = dir.join("server.key");
     if !path.exists() {
         let key = ServerKey::generate(&mut rand_core::OsRng);
@@ -41,7 +48,9 @@ pub fn load_or_create_key(dir: &Path) -> Result<ServerKey> {
     }
     let text = fs::read_to_string(&path)
         .map_err(|e| AppError::Key(format!("cannot read {}: {e}", path.display())))?;
-    let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o077).unwrap_or(0);
+    let mode = fs::metadata(&path)
+        .map(|m| m.permissions().mode() & 0o077)
+        .unwrap_or(0);
     if mode != 0 {
         tracing::warn!(path = %path.display(), "the server key file is readable by others; chmod 600 it");
     }

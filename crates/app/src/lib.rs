@@ -15,7 +15,8 @@ use pinbridge_domain::ops::{self, EnableOptions, NewPin, SetOptions};
 use pinbridge_domain::settings::TenantSettingsChange;
 use pinbridge_domain::user::Role;
 use pinbridge_domain::{
-    DisplayName, EmailAddress, Pin, PinHash, SecretHasher, ServerKey, ServiceNumber, TenantSettings, Upn, User,
+    DisplayName, EmailAddress, Pin, PinHash, SecretHasher, ServerKey, ServiceNumber,
+    TenantSettings, Upn, User,
 };
 use pinbridge_store::{Location, NewUser, OpenOptions, Store, StoreError};
 
@@ -99,7 +100,9 @@ impl App {
             }
             None => {
                 let key = match &config.server_key {
-                    Some(hex) => ServerKey::parse_hex(hex).map_err(|e| AppError::Key(e.to_string()))?,
+                    Some(hex) => {
+                        ServerKey::parse_hex(hex).map_err(|e| AppError::Key(e.to_string()))?
+                    }
                     None => load_or_create_key(&config.data_dir)?,
                 };
                 (Location::DataDir(config.data_dir.clone()), key)
@@ -110,7 +113,11 @@ impl App {
     }
 
     pub fn from_parts(store: Store, key: ServerKey) -> Self {
-        Self { hasher: SecretHasher::new(key.pepper()), store, key }
+        Self {
+            hasher: SecretHasher::new(key.pepper()),
+            store,
+            key,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -138,7 +145,13 @@ impl App {
         let length = self.store.tenant_settings().await?.pin_length;
         let pin = Pin::generate(length, &mut rand_core::OsRng);
         let hash = self.hash_secret(pin.reveal().as_bytes().to_vec()).await?;
-        Ok((pin, NewPin { hash, issued_at_ms: now_ms() }))
+        Ok((
+            pin,
+            NewPin {
+                hash,
+                issued_at_ms: now_ms(),
+            },
+        ))
     }
 
     fn check_password(password: &str) -> Result<()> {
@@ -167,11 +180,19 @@ impl App {
     }
 
     pub async fn user(&self, upn: &Upn) -> Result<User> {
-        self.store.user(upn).await?.ok_or_else(|| StoreError::UnknownUser(upn.clone()).into())
+        self.store
+            .user(upn)
+            .await?
+            .ok_or_else(|| StoreError::UnknownUser(upn.clone()).into())
     }
 
     /// Enable-CsOnlineDialInConferencingUser: returns the new PIN, shown once.
-    pub async fn enable_user(&self, actor: &Actor, upn: &Upn, options: &EnableOptions) -> Result<UserChangeOutcome> {
+    pub async fn enable_user(
+        &self,
+        actor: &Actor,
+        upn: &Upn,
+        options: &EnableOptions,
+    ) -> Result<UserChangeOutcome> {
         // Refuse early, before paying for a hash, when the user is unknown or enabled.
         let current = self.user(upn).await?;
         if current.conferencing.enabled {
@@ -192,7 +213,11 @@ impl App {
                 Ok((fx, ctx.user.conferencing.pin_version))
             })
             .await?;
-        Ok(UserChangeOutcome { user, new_pin: Some(IssuedPin { pin, version }), email: effects.email })
+        Ok(UserChangeOutcome {
+            user,
+            new_pin: Some(IssuedPin { pin, version }),
+            email: effects.email,
+        })
     }
 
     /// Set-CsOnlineDialInConferencingUser. `reset_pin` issues a new PIN, returned once;
@@ -222,11 +247,17 @@ impl App {
             }
             None => None,
         };
-        let issued = if reset_pin { Some(self.new_pin().await?) } else { None };
+        let issued = if reset_pin {
+            Some(self.new_pin().await?)
+        } else {
+            None
+        };
         let (user, effects, version) = self
             .store
             .update_user(actor, upn, |ctx| {
-                let candidate = options.reset_conference_id.then(|| ctx.candidate_conference_id.clone());
+                let candidate = options
+                    .reset_conference_id
+                    .then(|| ctx.candidate_conference_id.clone());
                 let mut fx = ops::set(
                     ctx.user,
                     options,
@@ -236,21 +267,32 @@ impl App {
                     ctx.numbers,
                 )?;
                 if let Some(hash) = &password_hash {
-                    fx.audit.extend(ops::set_password(ctx.user, hash.clone()).audit);
+                    fx.audit
+                        .extend(ops::set_password(ctx.user, hash.clone()).audit);
                 }
                 Ok((fx, ctx.user.conferencing.pin_version))
             })
             .await?;
         let new_pin = issued.map(|(pin, _)| IssuedPin { pin, version });
-        Ok(UserChangeOutcome { user, new_pin, email: effects.email })
+        Ok(UserChangeOutcome {
+            user,
+            new_pin,
+            email: effects.email,
+        })
     }
 
     pub async fn disable_user(&self, actor: &Actor, upn: &Upn) -> Result<UserChangeOutcome> {
         let (user, effects, ()) = self
             .store
-            .update_user(actor, upn, |ctx| Ok((ops::disable(ctx.user, ctx.settings)?, ())))
+            .update_user(actor, upn, |ctx| {
+                Ok((ops::disable(ctx.user, ctx.settings)?, ()))
+            })
             .await?;
-        Ok(UserChangeOutcome { user, new_pin: None, email: effects.email })
+        Ok(UserChangeOutcome {
+            user,
+            new_pin: None,
+            email: effects.email,
+        })
     }
 
     /// The self-service reset: the user's own new PIN, shown once; no email.
@@ -273,7 +315,10 @@ impl App {
 
     /// Whether `digits` is the user's current organiser PIN.
     pub async fn verify_pin(&self, user: &User, digits: &str) -> Result<bool> {
-        let (Some(hash), Some(pin)) = (user.conferencing.pin_hash.clone(), Pin::from_entered(digits)) else {
+        let (Some(hash), Some(pin)) = (
+            user.conferencing.pin_hash.clone(),
+            Pin::from_entered(digits),
+        ) else {
             return Ok(false);
         };
         let hasher = self.hasher.clone();
@@ -297,5 +342,7 @@ impl App {
 
 fn now_ms() -> i64 {
     use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -525,8 +525,7 @@ mod tests {
 
     #[test]
     fn emails_follow_settled_rule_six() {
-        let mut settings = TenantSettings::default();
-        settings.automatically_send_emails = false;
+        let settings = TenantSettings { automatically_send_emails: false, ..TenantSettings::default() };
         let mut u = user(true);
         let fx = enable(
             &mut u,

@@ -95,7 +95,10 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self { max_connections: 8, acquire_timeout: Duration::from_secs(30) }
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -116,7 +119,9 @@ pub struct UserContext<'a> {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Store {
@@ -127,9 +132,14 @@ impl Store {
         let (url, backend) = match location {
             Location::DataDir(dir) => {
                 let file = Location::database_file(dir);
-                (format!("sqlite://{}?mode=rwc", file.display()), Backend::Sqlite)
+                (
+                    format!("sqlite://{}?mode=rwc", file.display()),
+                    Backend::Sqlite,
+                )
             }
-            Location::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Location::Url(url)
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+            {
                 (url.clone(), Backend::Postgres)
             }
             Location::Url(url) if url.starts_with("sqlite:") => (url.clone(), Backend::Sqlite),
@@ -319,7 +329,9 @@ impl Store {
             tx.commit().await?;
             return Ok((user, effects, value));
         }
-        Err(StoreError::Database("could not find a free conference ID".into()))
+        Err(StoreError::Database(
+            "could not find a free conference ID".into(),
+        ))
     }
 }
 

@@ -39,24 +39,35 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         let mut tx = store.begin_write().await?;
         if store.backend() == Backend::Postgres {
             // Serialises migrations across processes starting at once.
-            sqlx::query("SELECT pg_advisory_xact_lock(7260010001)").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7260010001)")
+                .execute(&mut *tx)
+                .await?;
         }
-        let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-            .bind(migration.version)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await?;
         if applied.is_some() {
             tx.rollback().await?;
             continue;
         }
-        tracing::info!(version = migration.version, name = migration.name, "applying migration");
-        sqlx::raw_sql(AssertSqlSafe(migration.sql)).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)")
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(now_ms())
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applying migration"
+        );
+        sqlx::raw_sql(AssertSqlSafe(migration.sql))
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
     }
     Ok(())
@@ -66,7 +77,9 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
 /// collide on the catalogue; the table exists either way.
 fn ignore_concurrent_create(e: sqlx::Error) -> Result<sqlx::any::AnyQueryResult> {
     match &e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => Ok(Default::default()),
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            Ok(Default::default())
+        }
         _ => Err(e.into()),
     }
 }

@@ -53,8 +53,13 @@ fn settings_from_row(row: &AnyRow) -> Result<TenantSettings> {
     })
 }
 
-pub(crate) async fn write_settings(tx: &mut Transaction<'static, Any>, s: &TenantSettings) -> Result<()> {
-    sqlx::query("DELETE FROM tenant_settings WHERE id = 1").execute(&mut **tx).await?;
+pub(crate) async fn write_settings(
+    tx: &mut Transaction<'static, Any>,
+    s: &TenantSettings,
+) -> Result<()> {
+    sqlx::query("DELETE FROM tenant_settings WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
     sqlx::query(
         "INSERT INTO tenant_settings (id, pin_length, automatically_send_emails, \
          allow_pstn_only_meetings_by_default, enable_entry_exit_notifications, \
@@ -75,7 +80,9 @@ pub(crate) async fn write_settings(tx: &mut Transaction<'static, Any>, s: &Tenan
     Ok(())
 }
 
-pub(crate) async fn read_numbers<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<Vec<ServiceNumber>> {
+pub(crate) async fn read_numbers<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<Vec<ServiceNumber>> {
     let rows = sqlx::query("SELECT * FROM service_numbers ORDER BY created_at_ms, number")
         .fetch_all(executor)
         .await?;
@@ -91,7 +98,8 @@ fn number_from_row(row: &AnyRow) -> Result<ServiceNumber> {
         E164::parse(&number).map_err(|e| corrupt("number", e))?,
         NumberKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
         LanguageTag::parse(&primary).map_err(|e| corrupt("primary_language", e))?,
-        ServiceNumber::parse_languages(&alternates).map_err(|e| corrupt("alternate_languages", e))?,
+        ServiceNumber::parse_languages(&alternates)
+            .map_err(|e| corrupt("alternate_languages", e))?,
     )
     .map_err(|e| corrupt("service number", e))
 }
@@ -104,16 +112,21 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
     let text = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
     let opt = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
     let email = |c: &str| -> Result<Option<EmailAddress>> {
-        opt(c)?.map(|v| EmailAddress::parse(&v).map_err(|e| corrupt(c, e))).transpose()
+        opt(c)?
+            .map(|v| EmailAddress::parse(&v).map_err(|e| corrupt(c, e)))
+            .transpose()
     };
     let number = |c: &str| -> Result<Option<E164>> {
-        opt(c)?.map(|v| E164::parse(&v).map_err(|e| corrupt(c, e))).transpose()
+        opt(c)?
+            .map(|v| E164::parse(&v).map_err(|e| corrupt(c, e)))
+            .transpose()
     };
     let role = text("role")?;
     Ok(User {
         id: UserId(row.try_get("id")?),
         upn: Upn::parse(&text("upn")?).map_err(|e| corrupt("upn", e))?,
-        display_name: DisplayName::parse(&text("display_name")?).map_err(|e| corrupt("display_name", e))?,
+        display_name: DisplayName::parse(&text("display_name")?)
+            .map_err(|e| corrupt("display_name", e))?,
         primary_smtp_address: email("primary_smtp_address")?,
         email_override: email("email_override")?,
         role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
@@ -139,8 +152,14 @@ pub(crate) async fn read_user_for_update(
     tx: &mut Transaction<'static, Any>,
     upn: &Upn,
 ) -> Result<Option<User>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE upn = $1{}", store.for_update());
-    let row = sqlx::query(AssertSqlSafe(sql)).bind(upn.as_str()).fetch_optional(&mut **tx).await?;
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE upn = $1{}",
+        store.for_update()
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(upn.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
@@ -245,14 +264,19 @@ impl Store {
 
     pub async fn add_number(&self, actor: &Actor, number: &ServiceNumber) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM service_numbers WHERE number = $1")
-            .bind(number.number.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM service_numbers WHERE number = $1")
+                .bind(number.number.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_some() {
             return Err(StoreError::DuplicateNumber(number.number.to_string()));
         }
-        let alternates: Vec<&str> = number.alternate_languages.iter().map(|l| l.as_str()).collect();
+        let alternates: Vec<&str> = number
+            .alternate_languages
+            .iter()
+            .map(|l| l.as_str())
+            .collect();
         sqlx::query(
             "INSERT INTO service_numbers (number, kind, primary_language, alternate_languages, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -267,7 +291,12 @@ impl Store {
         let entry = AuditEntry::new(
             AuditAction::NumberRegistered,
             None,
-            format!("{} registered ({}, {})", number.number, number.kind.as_str(), number.primary_language),
+            format!(
+                "{} registered ({}, {})",
+                number.number,
+                number.kind.as_str(),
+                number.primary_language
+            ),
         );
         Self::append_audit(&mut tx, actor, &[entry]).await?;
         tx.commit().await?;
@@ -315,14 +344,20 @@ impl Store {
 
     pub async fn user(&self, upn: &Upn) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE upn = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(upn.as_str()).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(upn.as_str())
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     /// The user whose conference ID this is, if any.
     pub async fn user_by_conference_id(&self, id: &ConferenceId) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE conference_id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -330,14 +365,23 @@ impl Store {
     pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage> {
         let limit = i64::from(query.limit.clamp(1, 1000));
         let offset = i64::from(query.offset);
-        let (filter, pattern) = match query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let (filter, pattern) = match query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(s) => (
                 " WHERE (upn LIKE $1 ESCAPE '\\' OR display_name_folded LIKE $1 ESCAPE '\\')",
                 Some(like_pattern(s)),
             ),
             None => ("", None),
         };
-        let (limit_param, offset_param) = if pattern.is_some() { ("$2", "$3") } else { ("$1", "$2") };
+        let (limit_param, offset_param) = if pattern.is_some() {
+            ("$2", "$3")
+        } else {
+            ("$1", "$2")
+        };
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users{filter} ORDER BY upn LIMIT {limit_param} OFFSET {offset_param}"
         );
@@ -350,7 +394,10 @@ impl Store {
         }
         let rows = page.bind(limit).bind(offset).fetch_all(self.pool()).await?;
         let total = count.fetch_one(self.pool()).await?;
-        Ok(UserPage { users: rows.iter().map(user_from_row).collect::<Result<_>>()?, total })
+        Ok(UserPage {
+            users: rows.iter().map(user_from_row).collect::<Result<_>>()?,
+            total,
+        })
     }
 
     /// The audit log, newest first.
@@ -358,11 +405,13 @@ impl Store {
         let limit = i64::from(query.limit.clamp(1, 100_000));
         let rows = match &query.target {
             Some(upn) => {
-                sqlx::query("SELECT * FROM audit_log WHERE target_upn = $1 ORDER BY id DESC LIMIT $2")
-                    .bind(upn.as_str())
-                    .bind(limit)
-                    .fetch_all(self.pool())
-                    .await?
+                sqlx::query(
+                    "SELECT * FROM audit_log WHERE target_upn = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(upn.as_str())
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?
             }
             None => {
                 sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
@@ -379,8 +428,11 @@ impl Store {
                     id: row.try_get("id")?,
                     at_ms: row.try_get("at_ms")?,
                     actor: Actor::from_stored(row.try_get("actor")?),
-                    action: AuditAction::parse(&action).ok_or_else(|| corrupt("action", &action))?,
-                    target: target.map(|t| Upn::parse(&t).map_err(|e| corrupt("target_upn", e))).transpose()?,
+                    action: AuditAction::parse(&action)
+                        .ok_or_else(|| corrupt("action", &action))?,
+                    target: target
+                        .map(|t| Upn::parse(&t).map_err(|e| corrupt("target_upn", e)))
+                        .transpose()?,
                     detail: row.try_get("detail")?,
                 })
             })
