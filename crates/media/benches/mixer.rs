@@ -9,9 +9,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pinbridge_media::player::{ToneGenerator, ToneSegment};
-use pinbridge_media::{Codec, JitterBuffer, Mixer, MixerConfig, ParticipantId, RtpPacket, RtpSender, FRAME_SAMPLES};
+use pinbridge_media::{
+    Codec, FRAME_SAMPLES, JitterBuffer, Mixer, MixerConfig, ParticipantId, RtpPacket, RtpSender,
+};
 
 /// One caller: its incoming datagrams (pre-encoded), its jitter buffer and its sender.
 struct Caller {
@@ -33,7 +35,11 @@ struct Room {
 const TICKS: usize = 50;
 
 fn room(size: usize, talkers: usize, max_talkers: usize) -> Room {
-    let mut mixer = Mixer::new(MixerConfig { capacity: size, max_talkers, ..MixerConfig::default() });
+    let mut mixer = Mixer::new(MixerConfig {
+        capacity: size,
+        max_talkers,
+        ..MixerConfig::default()
+    });
     let silence = vec![0i16; TICKS * FRAME_SAMPLES];
     let callers = (0..size)
         .map(|i| {
@@ -41,7 +47,8 @@ fn room(size: usize, talkers: usize, max_talkers: usize) -> Room {
             let id = mixer.add(codec);
             let pcm = if i < talkers {
                 let hz = 300.0 + 37.0 * i as f32;
-                ToneGenerator::new(vec![ToneSegment::tone(hz, 3000.0, (TICKS * 20) as u32)]).render()
+                ToneGenerator::new(vec![ToneSegment::tone(hz, 3000.0, (TICKS * 20) as u32)])
+                    .render()
             } else {
                 silence.clone()
             };
@@ -51,9 +58,15 @@ fn room(size: usize, talkers: usize, max_talkers: usize) -> Room {
                 .map(|(k, frame)| {
                     let mut payload = [0u8; FRAME_SAMPLES];
                     codec.encode(frame, &mut payload);
-                    RtpPacket::new(codec.payload_type(), k as u16, (k * FRAME_SAMPLES) as u32, i as u32, &payload)
-                        .to_vec()
-                        .unwrap()
+                    RtpPacket::new(
+                        codec.payload_type(),
+                        k as u16,
+                        (k * FRAME_SAMPLES) as u32,
+                        i as u32,
+                        &payload,
+                    )
+                    .to_vec()
+                    .unwrap()
                 })
                 .collect();
             Caller {
@@ -65,14 +78,19 @@ fn room(size: usize, talkers: usize, max_talkers: usize) -> Room {
             }
         })
         .collect();
-    Room { mixer, callers, tick: 0, now: Instant::now(), out: [0; 1500] }
+    Room {
+        mixer,
+        callers,
+        tick: 0,
+        now: Instant::now(),
+        out: [0; 1500],
+    }
 }
 
 impl Room {
     /// One 20 ms tick: every caller's packet in, one mix, every caller's packet out.
     fn tick(&mut self) {
         let k = self.tick % TICKS;
-        // Restart the streams with a new SSRC-free time base when the recording loops.
         self.now += Duration::from_millis(20);
         for caller in &mut self.callers {
             let datagram = &caller.datagrams[k];
@@ -85,13 +103,16 @@ impl Room {
         self.mixer.mix();
         for caller in &mut self.callers {
             if let Some(output) = self.mixer.output(caller.id) {
-                let len = caller.sender.write_packet(output.payload(), FRAME_SAMPLES as u32, &mut self.out).unwrap();
+                let len = caller
+                    .sender
+                    .write_packet(output.payload(), FRAME_SAMPLES as u32, &mut self.out)
+                    .unwrap();
                 black_box(&self.out[..len]);
             }
             black_box(caller.codec);
         }
         self.tick += 1;
-        if self.tick % TICKS == 0 {
+        if self.tick.is_multiple_of(TICKS) {
             // The recorded streams restart at timestamp 0: begin afresh, as after a pause.
             self.now += Duration::from_secs(2);
         }
@@ -100,7 +121,10 @@ impl Room {
 
 fn bench_rooms(c: &mut Criterion) {
     let mut group = c.benchmark_group("room tick per participant");
-    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).sample_size(30);
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(30);
     let cases = [
         ("5 all talking", 5, 5, 8),
         ("5 with 3 talking", 5, 3, 8),
@@ -116,7 +140,9 @@ fn bench_rooms(c: &mut Criterion) {
         }
         // Throughput counts participants, so criterion also reports time per participant.
         group.throughput(Throughput::Elements(size as u64));
-        group.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| room.tick()));
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| room.tick())
+        });
     }
     group.finish();
 }

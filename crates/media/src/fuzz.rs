@@ -19,8 +19,16 @@ pub fn rtp(data: &[u8]) {
     let bytes = packet.to_vec().expect("a parsed packet serialises");
     assert_eq!(bytes.len(), data.len(), "serialised length differs");
     let body_end = data.len() - packet.padding as usize;
-    assert_eq!(bytes[..body_end], data[..body_end], "serialised header or payload differs");
-    assert_eq!(RtpPacket::parse(&bytes), Ok(packet), "serialise and parse disagree");
+    assert_eq!(
+        bytes[..body_end],
+        data[..body_end],
+        "serialised header or payload differs"
+    );
+    assert_eq!(
+        RtpPacket::parse(&bytes),
+        Ok(packet),
+        "serialise and parse disagree"
+    );
     let mut buffer = JitterBuffer::default();
     let now = Instant::now();
     buffer.push(&packet, now);
@@ -41,14 +49,17 @@ pub fn rtcp(data: &[u8]) {
                 reports += 1;
             }
             RtcpPacket::ReceiverReport(rr) => {
-                builder.receiver_report(rr).expect("a parsed report rebuilds");
+                builder
+                    .receiver_report(rr)
+                    .expect("a parsed report rebuilds");
                 reports += 1;
             }
             _ => {}
         }
     }
-    let rebuilt = rtcp::parse_compound(&builder.finish().expect("the compound starts with a report"))
-        .expect("a rebuilt compound parses");
+    let rebuilt =
+        rtcp::parse_compound(&builder.finish().expect("the compound starts with a report"))
+            .expect("a rebuilt compound parses");
     assert_eq!(rebuilt.len(), reports);
 }
 

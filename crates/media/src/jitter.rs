@@ -130,7 +130,7 @@ pub struct JitterBuffer {
 }
 
 fn samples_of(duration: Duration) -> i32 {
-    (duration.as_micros() * SAMPLE_RATE as u128 / 1_000_000) as i32
+    (duration.as_micros() * SAMPLE_RATE as u128 / 1_000_000).min(i32::MAX as u128) as i32
 }
 
 impl JitterBuffer {
@@ -190,11 +190,12 @@ impl JitterBuffer {
         let needs_resync = match self.stream {
             None => true,
             Some(stream) => {
-                let offset = packet.timestamp.wrapping_sub(stream.cursor) as i32;
+                // Widened so that adding the length cannot overflow, whatever the timestamp.
+                let offset = packet.timestamp.wrapping_sub(stream.cursor) as i32 as i64;
                 stream.ssrc != packet.ssrc
                     || now.saturating_duration_since(stream.last_arrival) >= self.config.idle_reset
-                    || offset + len as i32 > RING as i32
-                    || offset < -(RING as i32 / 2)
+                    || offset + len as i64 > RING as i64
+                    || offset < -(RING as i64 / 2)
             }
         };
         if needs_resync {
@@ -205,14 +206,14 @@ impl JitterBuffer {
             return PushOutcome::BadLength;
         };
         stream.last_arrival = now;
-        let offset = packet.timestamp.wrapping_sub(stream.cursor) as i32;
-        if offset + len as i32 <= 0 {
+        let offset = packet.timestamp.wrapping_sub(stream.cursor) as i32 as i64;
+        if offset + len as i64 <= 0 {
             self.counters.late += 1;
             return PushOutcome::Late;
         }
         let mut new_samples = 0;
         for (i, &code) in packet.payload.iter().enumerate() {
-            if offset + (i as i32) < 0 {
+            if offset + (i as i64) < 0 {
                 continue;
             }
             let index = (packet.timestamp.wrapping_add(i as u32) & MASK) as usize;
@@ -567,6 +568,21 @@ mod tests {
         run(&mut harness, &in_order(3), 6);
         assert_eq!(harness.pop(2000).kind, PlayoutKind::Idle);
         assert_eq!(harness.push_frame(3, 2010), PushOutcome::Resynchronised);
+    }
+
+    #[test]
+    fn extreme_timestamps_neither_overflow_nor_corrupt() {
+        let mut harness = Harness::new(0, 0);
+        run(&mut harness, &in_order(3), 3);
+        // Offsets from the playout point at the edges of the signed 32-bit range.
+        for ts0 in [i32::MAX as u32 - 100, i32::MAX as u32 + 1, u32::MAX - 50] {
+            let outcome = harness.push_with(0, 60, SSRC, ts0);
+            assert!(
+                matches!(outcome, PushOutcome::Resynchronised | PushOutcome::Stored),
+                "{ts0}"
+            );
+        }
+        assert!(harness.buffer.delay() <= Duration::from_millis(1024));
     }
 
     #[test]

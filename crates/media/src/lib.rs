@@ -9,6 +9,34 @@
 //!
 //! The audio format everywhere is 8 kHz mono signed 16-bit PCM, handled in frames of
 //! 20 ms ([`FRAME_SAMPLES`] samples, the [`Frame`] type).
+//!
+//! # How the drivers use it
+//!
+//! A **call task** owns, per call: a [`JitterBuffer`], a [`TelephoneEventReceiver`], a
+//! [`ReceiverStats`], an [`RtpSender`], a [`PromptPlayer`] and, for phones that send no
+//! telephone-events, an [`InbandDetector`].
+//! - On each datagram: [`RtpPacket::parse`]; record it in [`ReceiverStats::record`]; if
+//!   its payload type is the negotiated telephone-event, give it to
+//!   [`TelephoneEventReceiver::push`] (a returned digit goes to the caller flow), else to
+//!   [`JitterBuffer::push`]. Telephone-events never reach the jitter buffer, so a
+//!   keypress is never heard by the others.
+//! - Every 20 ms: [`JitterBuffer::pop`] gives the caller's frame. With in-band detection
+//!   on, run [`InbandDetector::process`] on it and, if [`InbandDetector::suppress`] says
+//!   so, use silence instead. In the IVR, play prompts with [`PromptPlayer::next_frame`]
+//!   (a keypress calls [`PromptPlayer::stop`]: barge-in), encode with [`Codec::encode`]
+//!   and send with [`RtpSender::write_packet`].
+//! - Also call [`TelephoneEventReceiver::handle_timeout`] at its
+//!   [`TelephoneEventReceiver::poll_timeout`], and build RTCP every few seconds with
+//!   [`rtcp::CompoundBuilder`] from [`ReceiverStats::report`] and the sender's counters.
+//!
+//! A **room ticker** owns a [`Mixer`] (participants added with [`Mixer::add`] when
+//! admitted, never while in the lobby) and, per node, one [`MusicOnHold`]. Every 20 ms:
+//! each call's frame goes in with [`Mixer::set_input`]; [`Mixer::mix`] runs once; then
+//! [`Mixer::output`] says per participant either [`MixOutput::Shared`] (the same bytes
+//! for every listener with that codec: send them as they are) or [`MixOutput::Own`]
+//! (a talker's mix without their own voice). [`MusicOnHold::tick`] runs once and
+//! [`MusicOnHold::payload`] is sent to every lobby caller. Only the 12-byte RTP header
+//! differs per listener.
 
 pub mod analysis;
 pub mod dtmf;

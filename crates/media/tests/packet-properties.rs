@@ -1,23 +1,37 @@
 //! Property tests: the RTP, RTCP and RFC 4733 parsers never panic on arbitrary bytes, and
 //! serialising then parsing gives back what was serialised.
 
-use pinbridge_media::rtcp::{self, CompoundBuilder, NtpTime, ReceiverReport, RtcpPacket, SdesChunk, SenderReport};
+use pinbridge_media::rtcp::{
+    self, CompoundBuilder, NtpTime, ReceiverReport, RtcpPacket, SdesChunk, SenderReport,
+};
 use pinbridge_media::rtp::{CsrcList, ReceptionReport, RtpExtension, RtpPacket};
-use pinbridge_media::{InbandDetector, JitterBuffer, TelephoneEvent, TelephoneEventReceiver, FRAME_SAMPLES};
+use pinbridge_media::{
+    FRAME_SAMPLES, InbandDetector, JitterBuffer, TelephoneEvent, TelephoneEventReceiver,
+};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 
 fn report_block() -> impl Strategy<Value = ReceptionReport> {
-    (any::<u32>(), any::<u8>(), -0x80_0000i32..=0x7F_FFFF, any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>())
-        .prop_map(|(ssrc, fraction_lost, cumulative_lost, ext, jitter, last_sr, dlsr)| ReceptionReport {
-            ssrc,
-            fraction_lost,
-            cumulative_lost,
-            extended_highest_sequence: ext,
-            jitter,
-            last_sr,
-            delay_since_last_sr: dlsr,
-        })
+    (
+        any::<u32>(),
+        any::<u8>(),
+        -0x80_0000i32..=0x7F_FFFF,
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+    )
+        .prop_map(
+            |(ssrc, fraction_lost, cumulative_lost, ext, jitter, last_sr, dlsr)| ReceptionReport {
+                ssrc,
+                fraction_lost,
+                cumulative_lost,
+                extended_highest_sequence: ext,
+                jitter,
+                last_sr,
+                delay_since_last_sr: dlsr,
+            },
+        )
 }
 
 proptest! {
