@@ -201,7 +201,7 @@ impl App {
         let (pin, new_pin) = self.new_pin().await?;
         let (user, effects, version) = self
             .store
-            .update_user(actor, upn, |ctx| {
+            .update_user(actor, upn, Some(&pin), |ctx| {
                 let fx = ops::enable(
                     ctx.user,
                     options,
@@ -254,7 +254,7 @@ impl App {
         };
         let (user, effects, version) = self
             .store
-            .update_user(actor, upn, |ctx| {
+            .update_user(actor, upn, issued.as_ref().map(|(pin, _)| pin), |ctx| {
                 let candidate = options
                     .reset_conference_id
                     .then(|| ctx.candidate_conference_id.clone());
@@ -305,7 +305,7 @@ impl App {
         let actor = Actor::user(upn);
         let (_, _, version) = self
             .store
-            .update_user(&actor, upn, |ctx| {
+            .update_user(&actor, upn, None, |ctx| {
                 let fx = ops::reset_pin_by_self(ctx.user, new_pin.clone())?;
                 Ok((fx, ctx.user.conferencing.pin_version))
             })

@@ -11,6 +11,7 @@
 //! Concurrent changes to one user therefore serialise and never lose an update.
 
 mod migrate;
+pub mod outbox;
 mod rows;
 
 use std::path::{Path, PathBuf};
@@ -107,6 +108,8 @@ impl Default for OpenOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Encrypts queued email contents at rest (derived from the server key).
+    mail_key: std::sync::Arc<[u8; 32]>,
 }
 
 /// What a user operation sees: the row as locked, the settings and numbers it may
@@ -167,7 +170,11 @@ impl Store {
             })
             .connect_with(connect)
             .await?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            mail_key: std::sync::Arc::new(key.mail_key()),
+        };
         migrate::run(&store).await?;
         store.check_key(key).await?;
         Ok(store)
@@ -196,7 +203,7 @@ impl Store {
         })
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -278,10 +285,14 @@ impl Store {
     /// `operation` changes it, and the row, the conference-ID registry and the audit
     /// lines are written before commit. If the candidate conference ID is taken, the
     /// operation runs again with another one.
+    ///
+    /// `pin` is the plaintext of a PIN the operation installs, for the email that
+    /// carries it: it is written only encrypted, inside the outbox row.
     pub async fn update_user<T>(
         &self,
         actor: &Actor,
         upn: &Upn,
+        pin: Option<&pinbridge_domain::Pin>,
         mut operation: impl FnMut(UserContext<'_>) -> Result<(Effects, T), OpError>,
     ) -> Result<(User, Effects, T)> {
         const ATTEMPTS: usize = 8;
@@ -326,6 +337,18 @@ impl Store {
             }
             rows::write_user(&mut tx, &user).await?;
             Self::append_audit(&mut tx, actor, &effects.audit).await?;
+            if let Some(pinbridge_domain::email::EmailDecision::Queue { kind, to }) = &effects.email
+            {
+                let request = outbox::EmailRequest {
+                    kind: *kind,
+                    to,
+                    user: &user,
+                    settings: &settings,
+                    numbers: &numbers,
+                    pin,
+                };
+                outbox::enqueue(&mut tx, &self.mail_key, &request).await?;
+            }
             tx.commit().await?;
             return Ok((user, effects, value));
         }
