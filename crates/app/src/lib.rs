@@ -284,7 +284,7 @@ impl App {
     pub async fn disable_user(&self, actor: &Actor, upn: &Upn) -> Result<UserChangeOutcome> {
         let (user, effects, ()) = self
             .store
-            .update_user(actor, upn, |ctx| {
+            .update_user(actor, upn, None, |ctx| {
                 Ok((ops::disable(ctx.user, ctx.settings)?, ()))
             })
             .await?;
