@@ -56,6 +56,8 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {http}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "web server listening");
+    // A machine-readable line for scripts and tests that start serve on port 0.
+    println!("listening on http://{local}");
     let router = pinbridge_web::app(pinbridge_web::AppState { app: app.clone() });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
