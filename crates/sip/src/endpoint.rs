@@ -806,9 +806,7 @@ impl Endpoint {
         if let Some(t) = self.server.get_mut(&tx) {
             t.call = Some(id);
         }
-        let called_number = user_number(&request.uri)
-            .or_else(|| user_number(&to.uri))
-            .unwrap_or_default();
+        let called_number = request.called_number().unwrap_or_default();
         self.event(Event::IncomingCall(Box::new(IncomingCall {
             call: CallHandle(id),
             call_id: call_id.to_owned(),
@@ -1863,14 +1861,6 @@ fn response_destination(via: &Via, source: SocketAddr, transport: Transport) -> 
     } else {
         SocketAddr::new(source.ip(), via.port.unwrap_or(5060))
     }
-}
-
-/// The user part of a URI up to any user parameter, if non-empty.
-fn user_number(uri: &Uri) -> Option<String> {
-    uri.user
-        .as_deref()
-        .map(|u| u.split(';').next().unwrap_or_default().to_owned())
-        .filter(|u| !u.is_empty())
 }
 
 fn options_reply() -> Reply {

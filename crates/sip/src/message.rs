@@ -529,6 +529,18 @@ impl Message {
 }
 
 impl Request {
+    /// The called number: the Request-URI user part, else the To user part, without
+    /// user parameters (`;npdi`, `;rn=`).
+    pub fn called_number(&self) -> Option<String> {
+        let user = |uri: &Uri| {
+            uri.user
+                .as_deref()
+                .map(|u| u.split(';').next().unwrap_or_default().to_owned())
+                .filter(|u| !u.is_empty())
+        };
+        user(&self.uri).or_else(|| self.headers.to().ok().and_then(|to| user(&to.uri)))
+    }
+
     /// Serializes the request.
     pub fn to_bytes(&self) -> Vec<u8> {
         let start = format!("{} {} SIP/2.0\r\n", self.method, self.uri);
@@ -692,6 +704,20 @@ v=0\r\nEXTRA";
             Message::parse(&huge),
             Err(ParseError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn called_number_strips_user_parameters_and_falls_back_to_to() {
+        let with_params = b"INVITE sip:+15550100;npdi;rn=+15559999@gw.example.com;user=phone SIP/2.0\r\nTo: <sip:other@x>\r\n\r\n";
+        let Message::Request(req) = Message::parse(with_params).unwrap() else {
+            panic!("expected a request");
+        };
+        assert_eq!(req.called_number().as_deref(), Some("+15550100"));
+        let no_user = b"INVITE sip:gw.example.com SIP/2.0\r\nt: <tel:+4930123>\r\n\r\n";
+        let Message::Request(req) = Message::parse(no_user).unwrap() else {
+            panic!("expected a request");
+        };
+        assert_eq!(req.called_number().as_deref(), Some("+4930123"));
     }
 
     #[test]
