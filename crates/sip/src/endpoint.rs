@@ -312,6 +312,7 @@ struct PendingInvite {
 #[derive(Debug, Clone)]
 struct Unacked {
     response: Vec<u8>,
+    destination: SocketAddr,
     cseq: u32,
     interval: Duration,
 }
@@ -1341,7 +1342,7 @@ impl Endpoint {
                 };
                 let transmit = Transmit {
                     transport: c.transport,
-                    destination: c.source,
+                    destination: unacked.destination,
                     contents: unacked.response.clone(),
                 };
                 unacked.interval = self.config.timers.backoff(unacked.interval);
@@ -1415,9 +1416,9 @@ impl Endpoint {
             .headers
             .push(("Content-Type", "application/sdp".to_owned()));
         self.respond(now, pending.tx, 200, "OK", reply);
-        let Some((bytes, Ok(cseq))) = self.server.get(&pending.tx).and_then(|t| {
+        let Some((bytes, destination, Ok(cseq))) = self.server.get(&pending.tx).and_then(|t| {
             let bytes = t.last_response.clone()?;
-            Some((bytes, t.request.headers.cseq()))
+            Some((bytes, t.destination, t.request.headers.cseq()))
         }) else {
             return;
         };
@@ -1427,6 +1428,7 @@ impl Endpoint {
         };
         c.unacked = Some(Unacked {
             response: bytes,
+            destination,
             cseq: cseq.seq,
             interval: timers.t1,
         });
