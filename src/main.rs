@@ -94,13 +94,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
+            // clap's message, without its usage paragraphs, kept to one line even when
+            // the offending value holds line breaks.
             let text = e.to_string();
-            let line = text
-                .lines()
-                .next()
-                .unwrap_or("bad arguments")
-                .trim_start_matches("error: ");
-            eprintln!("error: {line} (see --help)");
+            let message = text.split("\n\n").next().unwrap_or("bad arguments");
+            let line = message.trim_end().replace('\r', "\\r").replace('\n', "\\n");
+            eprintln!("error: {} (see --help)", line.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };

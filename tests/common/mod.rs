@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod directory;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -26,6 +28,8 @@ pub struct TestStore {
     pub database_url: Option<String>,
     /// The server key for PostgreSQL (SQLite keeps its own in `dir/server.key`).
     pub server_key: Option<String>,
+    /// The PostgreSQL schema this test owns, and the URL of its database.
+    pub schema: Option<(String, String)>,
 }
 
 /// The stores a test runs on: SQLite always, PostgreSQL when `DATABASE_URL` is set.
@@ -43,6 +47,7 @@ pub fn sqlite() -> TestStore {
         dir: tempdir(),
         database_url: None,
         server_key: None,
+        schema: None,
     }
 }
 
@@ -80,6 +85,7 @@ pub fn postgres(base_url: &str) -> TestStore {
             "{base_url}{sep}options=-c%20search_path%3D{schema}"
         )),
         server_key: Some(random_hex(32)),
+        schema: Some((schema, base_url.to_owned())),
     }
 }
 
@@ -155,6 +161,44 @@ impl TestStore {
         );
         assert!(err.starts_with("error: "), "{err:?}");
         err.trim_end().to_owned()
+    }
+
+    /// Everything the store holds on disk, as (where, bytes): each file under the data
+    /// directory (database, WAL, key, logs), and for PostgreSQL a `pg_dump` of the
+    /// test's schema.
+    pub fn stored_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out: Vec<(String, Vec<u8>)> = files_below(&self.data_dir())
+            .into_iter()
+            .map(|f| {
+                let bytes = std::fs::read(&f).expect("read a data file");
+                (f.display().to_string(), bytes)
+            })
+            .collect();
+        if let Some((schema, url)) = &self.schema {
+            let dump = Command::new("pg_dump")
+                .args(["--schema", schema, "--data-only", "--dbname", url])
+                .output()
+                .expect("run pg_dump");
+            assert!(
+                dump.status.success(),
+                "pg_dump failed: {}",
+                String::from_utf8_lossy(&dump.stderr)
+            );
+            out.push((format!("pg_dump of {schema}"), dump.stdout));
+        }
+        out
+    }
+
+    /// Everything an admin can read back — settings, numbers, users, audit log — to
+    /// show that a refused command changed nothing.
+    pub fn snapshot(&self) -> String {
+        [
+            self.ok(&["--json", "tenant", "show"]),
+            self.ok(&["--json", "number", "list"]),
+            self.ok(&["--json", "user", "list", "--limit", "1000"]),
+            self.ok(&["--json", "audit", "--limit", "100000"]),
+        ]
+        .join("\n")
     }
 
     pub fn store_config(&self) -> StoreConfig {
@@ -286,9 +330,12 @@ pub fn http_get(base: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// Every file below `dir`, recursively.
+/// Every file below `dir`, recursively (none if it does not exist).
 pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
+    if !dir.exists() {
+        return out;
+    }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
