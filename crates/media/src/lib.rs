@@ -38,6 +38,8 @@
 //! [`MusicOnHold::payload`] is sent to every lobby caller. Only the 12-byte RTP header
 //! differs per listener.
 
+#![warn(missing_docs)]
+
 pub mod analysis;
 pub mod dtmf;
 pub mod fuzz;

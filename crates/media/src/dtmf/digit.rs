@@ -106,14 +106,27 @@ impl DtmfDigit {
 
     /// The (low, high) frequency pair of this key, in hertz.
     pub fn frequencies(self) -> (f32, f32) {
-        for (row, keys) in KEYPAD.iter().enumerate() {
-            for (column, &key) in keys.iter().enumerate() {
-                if key == self {
-                    return (ROW_HZ[row], COLUMN_HZ[column]);
-                }
-            }
-        }
-        unreachable!("every key is on the keypad")
+        // Row and column of each key, in event code order.
+        const POSITION: [(usize, usize); 16] = [
+            (3, 1),
+            (0, 0),
+            (0, 1),
+            (0, 2),
+            (1, 0),
+            (1, 1),
+            (1, 2),
+            (2, 0),
+            (2, 1),
+            (2, 2),
+            (3, 0),
+            (3, 2),
+            (0, 3),
+            (1, 3),
+            (2, 3),
+            (3, 3),
+        ];
+        let (row, column) = POSITION[self as usize];
+        (ROW_HZ[row], COLUMN_HZ[column])
     }
 
     /// The key at a keypad row and column (each 0–3).
@@ -143,5 +156,11 @@ mod tests {
         assert_eq!(DtmfDigit::from_char('e'), None);
         assert_eq!(DtmfDigit::Pound.frequencies(), (941.0, 1477.0));
         assert_eq!(DtmfDigit::D5.frequencies(), (770.0, 1336.0));
+        for (row, &low) in ROW_HZ.iter().enumerate() {
+            for (column, &high) in COLUMN_HZ.iter().enumerate() {
+                let digit = DtmfDigit::at(row, column).unwrap();
+                assert_eq!(digit.frequencies(), (low, high));
+            }
+        }
     }
 }
