@@ -17,3 +17,27 @@ fn healthz_answers_while_the_store_answers_and_serve_stops_on_sigterm() {
         );
     }
 }
+
+/// With PostgreSQL stopped, `/healthz` says 503 and why; when it is back, 200 again.
+#[test]
+fn healthz_is_503_while_postgresql_is_stopped() {
+    let postgres = common::private_postgres::PrivatePostgres::start();
+    let mut store = common::sqlite();
+    store.database_url = Some(postgres.url());
+    store.server_key = Some(common::random_hex(32));
+    store.name = "private postgres";
+
+    let serve = store.serve(&[]);
+    assert_eq!(common::http_get(&serve.http, "/healthz").0, 200);
+
+    postgres.stop();
+    let (status, body) = common::http_get(&serve.http, "/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("store unavailable"), "{body}");
+
+    postgres.start_again();
+    // The pool reconnects on the next request.
+    let (status, body) = common::http_get(&serve.http, "/healthz");
+    assert_eq!((status, body.trim()), (200, "ok"));
+    assert!(serve.stop().success());
+}

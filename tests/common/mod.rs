@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod directory;
+pub mod private_postgres;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -230,6 +231,8 @@ pub struct Serve {
     pub child: Child,
     pub http: String,
     pub stdout_lines: mpsc::Receiver<String>,
+    /// Every line of standard output read so far.
+    pub seen: Vec<String>,
 }
 
 impl Serve {
@@ -254,6 +257,7 @@ impl Serve {
             child,
             http: String::new(),
             stdout_lines: rx,
+            seen: Vec::new(),
         };
         let line = serve.wait_for_line("listening on http://", Duration::from_secs(60));
         serve.http = line.trim_start_matches("listening on ").trim().to_owned();
@@ -266,8 +270,12 @@ impl Serve {
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.stdout_lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => continue,
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
                 Err(_) => {
                     let status = self.child.try_wait();
                     panic!(
