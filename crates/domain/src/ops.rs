@@ -525,7 +525,10 @@ mod tests {
 
     #[test]
     fn emails_follow_settled_rule_six() {
-        let settings = TenantSettings { automatically_send_emails: false, ..TenantSettings::default() };
+        let settings = TenantSettings {
+            automatically_send_emails: false,
+            ..TenantSettings::default()
+        };
         let mut u = user(true);
         let fx = enable(
             &mut u,
