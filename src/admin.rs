@@ -617,14 +617,9 @@ pub async fn user(g: &Globals, cmd: UserCommand) -> Result {
                 toll_free_service_number: a.toll_free_service_number,
                 allow_pstn_only_meetings: a.allow_pstn_only_meetings,
             };
-            let nothing = !a.reset_leader_pin
-                && !a.password_stdin
-                && !options.reset_conference_id
-                && !options.send_email
+            let nothing = !a.password_stdin
                 && options.email_override.is_none()
-                && options.service_number.is_none()
-                && options.toll_free_service_number.is_none()
-                && options.allow_pstn_only_meetings.is_none();
+                && !options.needs_audio_conferencing(a.reset_leader_pin);
             if nothing {
                 return Err("nothing to change: give at least one option (see --help)".into());
             }

@@ -231,12 +231,7 @@ impl App {
         password: Option<String>,
     ) -> Result<UserChangeOutcome> {
         let current = self.user(upn).await?;
-        let needs_conferencing = reset_pin
-            || options.reset_conference_id
-            || options.send_email
-            || options.service_number.is_some()
-            || options.toll_free_service_number.is_some()
-            || options.allow_pstn_only_meetings.is_some();
+        let needs_conferencing = options.needs_audio_conferencing(reset_pin);
         if needs_conferencing && !current.conferencing.enabled {
             return Err(StoreError::Rejected(ops::OpError::NotEnabled(upn.clone())).into());
         }

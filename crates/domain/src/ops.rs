@@ -73,6 +73,19 @@ pub struct SetOptions {
     pub allow_pstn_only_meetings: Option<bool>,
 }
 
+impl SetOptions {
+    /// Whether these options (with or without a PIN reset) act on audio conferencing,
+    /// and so need it to be enabled. Changing only the override address does not.
+    pub fn needs_audio_conferencing(&self, reset_pin: bool) -> bool {
+        reset_pin
+            || self.reset_conference_id
+            || self.send_email
+            || self.service_number.is_some()
+            || self.toll_free_service_number.is_some()
+            || self.allow_pstn_only_meetings.is_some()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OverrideChange {
     Set(EmailAddress),
@@ -217,12 +230,7 @@ pub fn set(
     settings: &TenantSettings,
     numbers: &[ServiceNumber],
 ) -> Result<Effects, OpError> {
-    let touches_conferencing = pin.is_some()
-        || options.reset_conference_id
-        || options.send_email
-        || options.service_number.is_some()
-        || options.toll_free_service_number.is_some()
-        || options.allow_pstn_only_meetings.is_some();
+    let touches_conferencing = options.needs_audio_conferencing(pin.is_some());
     if touches_conferencing && !user.conferencing.enabled {
         return Err(OpError::NotEnabled(user.upn.clone()));
     }
