@@ -33,6 +33,81 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "info",
         "log filter, as RUST_LOG (e.g. info,pinbridge_store=debug)",
     ),
+    (
+        "public_url",
+        "http://localhost:8080",
+        "the web address users reach pinbridge at; emails link to its self-service portal, <public_url>/usp",
+    ),
+    (
+        "smtp_host",
+        "(none)",
+        "SMTP server for conferencing emails; without it they are written as .eml files into <data_dir>/mailbox/",
+    ),
+    (
+        "smtp_port",
+        "587 (starttls), 465 (tls), 25 (none)",
+        "port of the SMTP server",
+    ),
+    (
+        "smtp_security",
+        "starttls",
+        "starttls (required upgrade), tls (TLS from the first byte) or none (plain; a local relay only)",
+    ),
+    (
+        "smtp_username",
+        "(none)",
+        "SMTP user name; set together with smtp_password to authenticate",
+    ),
+    (
+        "smtp_password",
+        "(none)",
+        "SMTP password",
+    ),
+    (
+        "smtp_ca_file",
+        "(none)",
+        "a PEM file of CA certificates trusted for the SMTP server, besides the system's",
+    ),
+    (
+        "smtp_accept_invalid_certificate",
+        "false",
+        "true accepts any SMTP server certificate without verifying it (testing only)",
+    ),
+    (
+        "smtp_timeout_seconds",
+        "30",
+        "limit for each SMTP command before the attempt counts as failed",
+    ),
+    (
+        "mail_from",
+        "pinbridge@localhost",
+        "From address of conferencing emails",
+    ),
+    (
+        "mail_from_name",
+        "(the tenant's display name)",
+        "From display name of conferencing emails",
+    ),
+    (
+        "mail_concurrency",
+        "8",
+        "emails sent at once (SMTP connections kept open)",
+    ),
+    (
+        "mail_retry_first_seconds",
+        "30",
+        "delay before the first retry of a temporary failure; each retry doubles it, with jitter, up to an hour",
+    ),
+    (
+        "mail_retry_period_seconds",
+        "86400",
+        "how long temporary failures are retried before an email is marked failed",
+    ),
+    (
+        "mail_lease_seconds",
+        "300",
+        "how long a worker holds an email it is sending; an email whose worker died is sent again after this",
+    ),
 ];
 
 /// The `--config` file and the environment, read once.

@@ -5,6 +5,7 @@
 mod admin;
 mod config;
 mod demo;
+mod mail_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -50,6 +51,9 @@ enum Command {
     User(admin::UserCommand),
     /// The audit log, newest first.
     Audit(admin::AuditArgs),
+    /// The email outbox: deliver what is due, list, retry a failed email.
+    #[command(subcommand)]
+    Mail(mail_cli::MailCommand),
 }
 
 /// Global options every command shares.
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
             Command::Number(cmd) => admin::number(&globals, cmd).await,
             Command::User(cmd) => admin::user(&globals, cmd).await,
             Command::Audit(args) => admin::audit(&globals, args).await,
+            Command::Mail(cmd) => mail_cli::mail(&globals, cmd).await,
         }
     });
     match result {

@@ -58,11 +58,28 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     tracing::info!(address = %local, "web server listening");
     // A machine-readable line for scripts and tests that start serve on port 0.
     println!("listening on http://{local}");
+    // The mail worker delivers the outbox next to the web server.
+    let (transport, mail_config) = crate::mail_cli::worker_settings(g, &config.data_dir)?;
+    let worker = pinbridge_mail::Worker::new(app.store().clone(), transport, mail_config);
+    let mail_destination = worker.transport().describe();
+    tracing::info!(to = %mail_destination, "mail goes to {mail_destination}");
+    println!("mail goes to {mail_destination}");
+    let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+    let mail_task = tokio::spawn(async move { worker.run(mail_stopped).await });
     let router = pinbridge_web::app(pinbridge_web::AppState { app: app.clone() });
-    axum::serve(listener, router)
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| format!("web server failed: {e}"))?;
+        .map_err(|e| format!("web server failed: {e}"));
+    // Sends in flight finish (each SMTP command is time-limited); the rest stays queued.
+    let _ = stop_mail.send(true);
+    if tokio::time::timeout(std::time::Duration::from_secs(120), mail_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the mail worker did not stop in time; its emails are sent again later");
+    }
+    served?;
     app.store().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -87,7 +87,7 @@ impl NotSentReason {
     pub fn explain(self) -> &'static str {
         match self {
             Self::AutomaticEmailsOff => {
-                "automatic emails are off: give the user this information yourself"
+                "automatic emails are off: give the user this PIN yourself (where no PIN was issued, tell them of the change)"
             }
             Self::NoAddress => "the user has no mailbox and no override address: nothing was sent",
         }
