@@ -10,6 +10,7 @@
 //! and the new row, the audit lines and (later) the outbox email are written together.
 //! Concurrent changes to one user therefore serialise and never lose an update.
 
+pub mod meetings;
 mod migrate;
 pub mod outbox;
 mod rows;

@@ -22,6 +22,11 @@ const SQLITE: &[Migration] = &[
         name: "outbox",
         sql: include_str!("../migrations/sqlite/0002_outbox.sql"),
     },
+    Migration {
+        version: 3,
+        name: "meetings",
+        sql: include_str!("../migrations/sqlite/0003_meetings.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -34,6 +39,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "outbox",
         sql: include_str!("../migrations/postgres/0002_outbox.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "meetings",
+        sql: include_str!("../migrations/postgres/0003_meetings.sql"),
     },
 ];
 

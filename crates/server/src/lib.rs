@@ -1,0 +1,226 @@
+//! The tokio drivers of the dial-in bridge: thin loops that run the Sans-IO cores.
+//!
+//! A call's journey: a datagram (or a TCP frame) reaches the **SIP task**
+//! ([`sip`]), which feeds the [`pinbridge_sip::Endpoint`]; on a new call it takes an
+//! RTP port pair, answers the SDP offer and hands the call's sockets to the **media
+//! engine** ([`engine`]), a single thread that ticks every 20 ms. The engine owns every
+//! call as plain state: it reads RTP, turns keypresses (RFC 4733, SIP INFO, in-band)
+//! into inputs of the call's [`pinbridge_ivr::Call`], plays prompts and music, and runs
+//! each meeting's [`pinbridge_domain::meeting::Meeting`] rules and
+//! [`pinbridge_media::Mixer`]. What needs the store (conference look-ups, PIN checks,
+//! live state) goes to the **control task** ([`control`]) and comes back as commands.
+//!
+//! No protocol or meeting logic lives here: the drivers move bytes, time and answers
+//! between the sockets, the store and the cores.
+
+pub mod assets;
+pub mod control;
+pub mod engine;
+pub mod metrics;
+pub mod ports;
+pub mod sip;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use pinbridge_app::App;
+use pinbridge_sip::{Cidr, Endpoint, EndpointConfig};
+use rand_core::RngCore;
+use thiserror::Error;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+pub use pinbridge_sip::{Cidr, CidrError};
+pub use ports::{PortAllocator, PortRange, PortRangeError};
+
+/// How the bridge is set up (the `serve` flags).
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// Where SIP over UDP listens.
+    pub sip_udp: SocketAddr,
+    /// Where SIP over TCP listens.
+    pub sip_tcp: SocketAddr,
+    /// The ports for RTP (even) and RTCP (odd).
+    pub rtp_ports: PortRange,
+    /// The trunk peers whose calls are accepted.
+    pub trunk_allow: Vec<Cidr>,
+    /// The address put in SDP, Contact and Via instead of the bound one.
+    pub public_address: Option<IpAddr>,
+    /// A call with no RTP for this long is hung up.
+    pub rtp_timeout: Duration,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 5060));
+        Self {
+            sip_udp: loopback,
+            sip_tcp: loopback,
+            rtp_ports: PortRange::default(),
+            trunk_allow: Cidr::loopback(),
+            public_address: None,
+            rtp_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why the bridge cannot start.
+#[derive(Debug, Error)]
+pub enum BridgeError {
+    /// A socket cannot be opened.
+    #[error("cannot listen for SIP on {transport} {address}: {source}")]
+    Bind {
+        transport: &'static str,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The embedded prompts or music are unusable.
+    #[error(transparent)]
+    Assets(#[from] assets::AssetError),
+    /// The store could not be read.
+    #[error("cannot read the store: {0}")]
+    Store(#[from] pinbridge_store::StoreError),
+    /// The media thread could not be started.
+    #[error("cannot start the media thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The running bridge.
+pub struct Bridge {
+    udp: SocketAddr,
+    tcp: SocketAddr,
+    sip_inputs: UnboundedSender<sip::SipInput>,
+    sip_task: tokio::task::JoinHandle<()>,
+    control_task: tokio::task::JoinHandle<()>,
+    engine_thread: std::thread::JoinHandle<()>,
+}
+
+impl Bridge {
+    /// Opens the SIP sockets, starts the SIP task, the media engine and the control
+    /// task, and returns once calls can be taken.
+    pub async fn start(app: App, config: BridgeConfig) -> Result<Self, BridgeError> {
+        let udp = tokio::net::UdpSocket::bind(config.sip_udp)
+            .await
+            .map_err(|source| BridgeError::Bind {
+                transport: "udp",
+                address: config.sip_udp,
+                source,
+            })?;
+        let tcp = tokio::net::TcpListener::bind(config.sip_tcp)
+            .await
+            .map_err(|source| BridgeError::Bind {
+                transport: "tcp",
+                address: config.sip_tcp,
+                source,
+            })?;
+        let bind_error = |transport, address, source| BridgeError::Bind {
+            transport,
+            address,
+            source,
+        };
+        let udp_address = udp
+            .local_addr()
+            .map_err(|e| bind_error("udp", config.sip_udp, e))?;
+        let tcp_address = tcp
+            .local_addr()
+            .map_err(|e| bind_error("tcp", config.sip_tcp, e))?;
+
+        let assets = Arc::new(assets::Assets::load()?);
+        app.store().live_reset().await?;
+        let directory = Arc::new(RwLock::new(control::load_directory(&app).await?));
+        let ports = Arc::new(Mutex::new(PortAllocator::new(config.rtp_ports)));
+
+        let (engine_tx, engine_rx) = std::sync::mpsc::channel();
+        let (control_tx, control_rx) = unbounded_channel();
+        let (sip_tx, sip_rx) = unbounded_channel();
+        let (engine_sip_tx, mut engine_sip_rx) = unbounded_channel();
+
+        let engine = engine::Engine::new(
+            engine::EngineConfig {
+                rtp_timeout: config.rtp_timeout,
+            },
+            Arc::clone(&assets),
+            engine::EngineLinks {
+                sip: engine_sip_tx,
+                control: control_tx,
+                ports: Arc::clone(&ports),
+            },
+        );
+        let engine_thread = engine::spawn(engine, engine_rx).map_err(BridgeError::Thread)?;
+
+        // The engine's hang-ups join the SIP task's other inputs.
+        let forward = sip_tx.clone();
+        tokio::spawn(async move {
+            while let Some(command) = engine_sip_rx.recv().await {
+                if forward.send(sip::SipInput::Engine(command)).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let control_task = tokio::spawn(control::run(
+            app,
+            control_rx,
+            engine_tx.clone(),
+            Arc::clone(&directory),
+        ));
+
+        let rtp_bind = config.sip_udp.ip();
+        let sdp_address = config
+            .public_address
+            .or_else(|| (!rtp_bind.is_unspecified()).then_some(rtp_bind));
+        let endpoint = Endpoint::new(EndpointConfig {
+            trunk_allow: config.trunk_allow.clone(),
+            public_address: config.public_address,
+            seed: rand_core::OsRng.next_u64(),
+            ..EndpointConfig::default()
+        });
+        let context = sip::SipContext {
+            endpoint,
+            udp,
+            tcp,
+            engine: engine_tx,
+            ports,
+            rtp_bind,
+            sdp_address,
+            assets,
+            directory,
+        };
+        let sip_task = tokio::spawn(sip::run(context, sip_tx.clone(), sip_rx));
+        tracing::info!(
+            udp = %udp_address,
+            tcp = %tcp_address,
+            rtp_ports = %config.rtp_ports,
+            "SIP bridge listening"
+        );
+        Ok(Self {
+            udp: udp_address,
+            tcp: tcp_address,
+            sip_inputs: sip_tx,
+            sip_task,
+            control_task,
+            engine_thread,
+        })
+    }
+
+    /// The bound UDP address.
+    pub fn udp_address(&self) -> SocketAddr {
+        self.udp
+    }
+
+    /// The bound TCP address.
+    pub fn tcp_address(&self) -> SocketAddr {
+        self.tcp
+    }
+
+    /// Hangs up every call (BYE), waits briefly for the answers, and stops.
+    pub async fn shutdown(self) {
+        let _ = self.sip_inputs.send(sip::SipInput::Shutdown);
+        let _ = self.sip_task.await;
+        let engine = self.engine_thread;
+        let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+        // The engine is gone, so the control task's request channel has closed.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.control_task).await;
+        tracing::info!("SIP bridge stopped");
+    }
+}

@@ -1,0 +1,174 @@
+//! The bridge's counters and gauges, as plain atomics, rendered in the Prometheus text
+//! format for `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Every metric of the bridge. One process-wide instance, [`METRICS`].
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Calls the bridge holds (answered or not yet).
+    pub active_calls: AtomicI64,
+    /// Calls waiting in a lobby.
+    pub lobby_calls: AtomicI64,
+    /// Meetings that have started and not ended.
+    pub active_meetings: AtomicI64,
+    /// Calls answered with 200 OK.
+    pub calls_answered: AtomicU64,
+    /// Calls refused because no RTP port was free.
+    pub calls_refused_no_port: AtomicU64,
+    /// Wrong organiser PINs entered.
+    pub pin_failures: AtomicU64,
+    /// RTP packets received.
+    pub rtp_packets_received: AtomicU64,
+    /// RTP packets that arrived after their audio was played.
+    pub rtp_packets_late: AtomicU64,
+    /// RTP packets the senders' sequence numbers say never arrived.
+    pub rtp_packets_lost: AtomicU64,
+    /// RTP packets sent.
+    pub rtp_packets_sent: AtomicU64,
+    /// RTP packets that could not be sent (socket full or failing).
+    pub rtp_send_failures: AtomicU64,
+    /// Media ticks that started later than one frame after their due time.
+    pub late_ticks: AtomicU64,
+    /// Calls hung up because no RTP arrived for the RTP timeout.
+    pub rtp_timeouts: AtomicU64,
+}
+
+/// The process-wide metrics.
+pub static METRICS: Metrics = Metrics {
+    active_calls: AtomicI64::new(0),
+    lobby_calls: AtomicI64::new(0),
+    active_meetings: AtomicI64::new(0),
+    calls_answered: AtomicU64::new(0),
+    calls_refused_no_port: AtomicU64::new(0),
+    pin_failures: AtomicU64::new(0),
+    rtp_packets_received: AtomicU64::new(0),
+    rtp_packets_late: AtomicU64::new(0),
+    rtp_packets_lost: AtomicU64::new(0),
+    rtp_packets_sent: AtomicU64::new(0),
+    rtp_send_failures: AtomicU64::new(0),
+    late_ticks: AtomicU64::new(0),
+    rtp_timeouts: AtomicU64::new(0),
+};
+
+/// Adds `n` to a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The metrics in the Prometheus text exposition format (version 0.0.4).
+pub fn render() -> String {
+    let m = &METRICS;
+    let gauges: [(&str, &str, &AtomicI64); 3] = [
+        (
+            "pinbridge_active_calls",
+            "Calls the bridge holds.",
+            &m.active_calls,
+        ),
+        (
+            "pinbridge_lobby_calls",
+            "Calls waiting in a lobby.",
+            &m.lobby_calls,
+        ),
+        (
+            "pinbridge_active_meetings",
+            "Meetings that have started and not ended.",
+            &m.active_meetings,
+        ),
+    ];
+    let counters: [(&str, &str, &AtomicU64); 10] = [
+        (
+            "pinbridge_calls_answered_total",
+            "Calls answered.",
+            &m.calls_answered,
+        ),
+        (
+            "pinbridge_calls_refused_no_port_total",
+            "Calls refused with 503 because no RTP port was free.",
+            &m.calls_refused_no_port,
+        ),
+        (
+            "pinbridge_pin_failures_total",
+            "Wrong organiser PINs entered.",
+            &m.pin_failures,
+        ),
+        (
+            "pinbridge_rtp_packets_received_total",
+            "RTP packets received.",
+            &m.rtp_packets_received,
+        ),
+        (
+            "pinbridge_rtp_packets_late_total",
+            "RTP packets that arrived after their audio was played.",
+            &m.rtp_packets_late,
+        ),
+        (
+            "pinbridge_rtp_packets_lost_total",
+            "RTP packets that never arrived, by the senders' sequence numbers.",
+            &m.rtp_packets_lost,
+        ),
+        (
+            "pinbridge_rtp_packets_sent_total",
+            "RTP packets sent.",
+            &m.rtp_packets_sent,
+        ),
+        (
+            "pinbridge_rtp_send_failures_total",
+            "RTP packets that could not be sent.",
+            &m.rtp_send_failures,
+        ),
+        (
+            "pinbridge_late_mixes_total",
+            "Media ticks that ran more than one frame late.",
+            &m.late_ticks,
+        ),
+        (
+            "pinbridge_rtp_timeouts_total",
+            "Calls hung up because no RTP arrived.",
+            &m.rtp_timeouts,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_with_help_and_type() {
+        let text = render();
+        for name in [
+            "pinbridge_active_calls",
+            "pinbridge_lobby_calls",
+            "pinbridge_active_meetings",
+            "pinbridge_pin_failures_total",
+            "pinbridge_rtp_packets_late_total",
+            "pinbridge_rtp_packets_lost_total",
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{name} "))),
+                "{name} has no sample"
+            );
+        }
+    }
+}
