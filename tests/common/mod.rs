@@ -9,6 +9,7 @@
 
 pub mod directory;
 pub mod private_postgres;
+pub mod phone;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

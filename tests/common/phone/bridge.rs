@@ -1,0 +1,279 @@
+//! pinbridge as the phones meet it: `serve` answering SIP on loopback with its own RTP
+//! port range, a tenant with Alice enabled (name recording off to keep calls short), a
+//! meeting, and `meeting show --json` read back.
+
+use std::time::Duration;
+
+use super::super::directory::{ALICE, TOLL};
+use super::super::{Serve, TestStore};
+use super::{Capture, free_port_block, wait_for};
+
+/// How many RTP ports a test gives pinbridge.
+pub const RTP_PORTS: u16 = 64;
+
+pub struct Bridge {
+    pub store: TestStore,
+    pub serve: Serve,
+    /// pinbridge's SIP UDP address, `127.0.0.1:PORT`.
+    pub sip_udp: String,
+    pub sip_tcp: String,
+    pub rtp_low: u16,
+    pub rtp_high: u16,
+    /// Alice's organiser PIN.
+    pub pin: String,
+    /// The number callers dial.
+    pub number: &'static str,
+}
+
+/// A store with Alice enabled and name recording off, and `serve` on it with `extra`
+/// flags (e.g. `--trunk-allow`; loopback is allowed unless a test says otherwise).
+pub fn start(extra: &[&str]) -> Bridge {
+    let store = super::super::sqlite();
+    store.with_alice();
+    let pin = store.enable(ALICE);
+    store.ok(&["tenant", "set", "--enable-name-recording", "false"]);
+    let rtp_low = free_port_block(RTP_PORTS);
+    let rtp_high = rtp_low + RTP_PORTS - 1;
+    let range = format!("{rtp_low}-{rtp_high}");
+    let mut args = vec![
+        "--sip-udp",
+        "127.0.0.1:0",
+        "--sip-tcp",
+        "127.0.0.1:0",
+        "--rtp-ports",
+        &range,
+        "--rtp-timeout-seconds",
+        "120",
+    ];
+    if !extra.contains(&"--trunk-allow") {
+        args.extend(["--trunk-allow", "127.0.0.1/32"]);
+    }
+    args.extend_from_slice(extra);
+    let mut serve = store.serve(&args);
+    let line = serve.wait_for_line("sip listening on", Duration::from_secs(30));
+    let field = |prefix: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {line:?}"))
+            .to_owned()
+    };
+    let sip_udp = field("udp:");
+    let sip_tcp = field("tcp:");
+    Bridge {
+        store,
+        serve,
+        sip_udp,
+        sip_tcp,
+        rtp_low,
+        rtp_high,
+        pin,
+        number: TOLL,
+    }
+}
+
+impl Bridge {
+    /// A new meeting organised by Alice with `options` (e.g.
+    /// `["--allow-anonymous-start", "true"]`); its conference ID.
+    pub fn meeting(&self, options: &[&str]) -> String {
+        let mut args = vec!["meeting", "new", "--organizer", ALICE];
+        args.extend_from_slice(options);
+        let out = self.store.json(&args);
+        let id = &out["conference_id"];
+        id.as_str()
+            .map(str::to_owned)
+            .or_else(|| id.as_u64().map(|n| n.to_string()))
+            .unwrap_or_else(|| panic!("meeting new printed no conference_id: {out}"))
+    }
+
+    pub fn show(&self, conference_id: &str) -> serde_json::Value {
+        self.store.json(&["meeting", "show", conference_id])
+    }
+
+    pub fn state(&self, conference_id: &str) -> MeetingState {
+        MeetingState::from_json(&self.show(conference_id))
+    }
+
+    /// Waits until the meeting's state satisfies `check`.
+    pub fn wait_state(
+        &self,
+        conference_id: &str,
+        what: &str,
+        check: impl Fn(&MeetingState) -> bool,
+    ) -> MeetingState {
+        let mut last = None;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let state = self.state(conference_id);
+            if check(&state) {
+                return state;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!("meeting {conference_id}: {what} never happened; last state {last:?}");
+            }
+            last = Some(state);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// tcpdump of every datagram to or from pinbridge's RTP ports.
+    pub fn capture(&self, dir: &std::path::Path) -> Capture {
+        Capture::start(
+            dir,
+            &format!("udp portrange {}-{}", self.rtp_low, self.rtp_high),
+        )
+    }
+
+    /// Waits until `what` holds of what `capture` has seen so far.
+    pub fn wait_capture<T>(
+        capture: &Capture,
+        what: &str,
+        check: impl Fn(&[super::Datagram]) -> Option<T>,
+    ) -> T {
+        wait_for(what, Duration::from_secs(60), || check(&capture.datagrams()))
+    }
+}
+
+/// One participant as `meeting show --json` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    pub phone: bool,
+    pub organiser: bool,
+    pub in_lobby: bool,
+}
+
+/// `meeting show --json`, read tolerantly.
+#[derive(Debug, Clone)]
+pub struct MeetingState {
+    pub started: bool,
+    pub participants: Vec<Participant>,
+    pub json: serde_json::Value,
+}
+
+impl MeetingState {
+    pub fn from_json(v: &serde_json::Value) -> MeetingState {
+        let started = v["started"].as_bool().unwrap_or_else(|| {
+            v["state"].as_str().is_some_and(|s| s == "started" || s == "running")
+        });
+        let list = v["participants"].as_array().cloned().unwrap_or_default();
+        let participants = list
+            .iter()
+            .map(|p| {
+                let text = |keys: &[&str]| {
+                    keys.iter()
+                        .find_map(|k| p[*k].as_str())
+                        .unwrap_or("")
+                        .to_ascii_lowercase()
+                };
+                let flag = |keys: &[&str]| keys.iter().find_map(|k| p[*k].as_bool());
+                let kind = text(&["kind", "via", "endpoint", "type", "client"]);
+                let place = text(&["where", "state", "place", "location", "status"]);
+                Participant {
+                    phone: flag(&["phone", "is_phone"]).unwrap_or(kind.contains("phone")),
+                    organiser: flag(&["organiser", "organizer", "is_organiser", "is_organizer"])
+                        .unwrap_or(false),
+                    in_lobby: flag(&["in_lobby", "lobby"]).unwrap_or(place.contains("lobby")),
+                }
+            })
+            .collect();
+        MeetingState {
+            started,
+            participants,
+            json: v.clone(),
+        }
+    }
+
+    pub fn in_lobby(&self) -> usize {
+        self.participants.iter().filter(|p| p.in_lobby).count()
+    }
+
+    pub fn in_meeting(&self) -> usize {
+        self.participants.iter().filter(|p| !p.in_lobby).count()
+    }
+
+    pub fn organisers_in_meeting(&self) -> usize {
+        self.participants
+            .iter()
+            .filter(|p| p.organiser && !p.in_lobby)
+            .count()
+    }
+}
+
+use super::{CallerConfig, KeyMethod, SippCaller, prompt, prompt_score, received_audio};
+
+impl Bridge {
+    /// A SIPp caller dialling this bridge's number over UDP, typing `keys` (RFC 4733).
+    pub fn call(&self, name: &str, keys: &str) -> SippCaller {
+        self.call_with(name, CallerConfig::new(self.number, keys))
+    }
+
+    pub fn call_with(&self, name: &str, config: CallerConfig) -> SippCaller {
+        SippCaller::start(name, &self.sip_udp, &config)
+    }
+
+    /// The keys of the organiser starting a meeting that has not started: the
+    /// conference ID and pound, star while "if you are the organiser, press star" plays,
+    /// then the PIN and pound.
+    pub fn organiser_keys(&self, conference_id: &str) -> String {
+        format!("{conference_id}#,,*,{}#", self.pin)
+    }
+
+    /// Waits until the call with pinbridge RTP port `rtp_port` has received `name` (a
+    /// prompt of `assets/prompts/en-US/`) whole, by correlation above 0.8.
+    pub fn wait_prompt(capture: &Capture, rtp_port: u16, name: &str) -> f64 {
+        let reference = prompt(name);
+        let mut best = 0.0f64;
+        let found = std::cell::Cell::new(0.0f64);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let received = received_audio(&capture.datagrams(), rtp_port);
+            let score = prompt_score(&reference, &received.samples);
+            best = best.max(score);
+            if score > 0.8 {
+                found.set(score);
+                return found.get();
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!(
+                    "the call on RTP port {rtp_port} never received {name} (best correlation {best:.3}, {} samples)",
+                    received.samples.len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// `method` as the keys of a caller config.
+pub fn with_method(mut config: CallerConfig, method: KeyMethod) -> CallerConfig {
+    config.method = method;
+    config
+}
+
+/// Acceptance 1, with keys sent by `method`: the organiser starts the meeting with the
+/// PIN, joins, and hangs up with BYE.
+pub fn organiser_starts_the_meeting(method: KeyMethod) {
+    let bridge = start(&[]);
+    let conference = bridge.meeting(&[]);
+    assert!(!bridge.state(&conference).started);
+    let dir = super::super::tempdir();
+    let capture = bridge.capture(dir.path());
+    let config = with_method(
+        CallerConfig::new(bridge.number, &bridge.organiser_keys(&conference)),
+        method,
+    );
+    let mut organiser = bridge.call_with("organiser", config);
+    let answer = organiser.wait_answered(Duration::from_secs(30));
+    let state = bridge.wait_state(&conference, "the organiser joins", |s| {
+        s.started && s.organisers_in_meeting() == 1
+    });
+    assert_eq!(state.participants.len(), 1, "{:?}", state.json);
+    assert!(state.participants[0].phone, "{:?}", state.json);
+    Bridge::wait_prompt(&capture, answer.rtp_port, "joining-as-organiser");
+    organiser.hang_up();
+    assert_eq!(
+        organiser.wait_end(Duration::from_secs(30)),
+        super::Ending::ByCaller
+    );
+    bridge.wait_state(&conference, "the organiser leaves", |s| s.participants.is_empty());
+    capture.stop();
+}
