@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use pinbridge_app::App;
-use pinbridge_sip::{Cidr, Endpoint, EndpointConfig};
+use pinbridge_sip::{Endpoint, EndpointConfig};
 use rand_core::RngCore;
 use thiserror::Error;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
