@@ -108,6 +108,36 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "300",
         "how long a worker holds an email it is sending; an email whose worker died is sent again after this",
     ),
+    (
+        "sip_udp",
+        "127.0.0.1:5060",
+        "address SIP over UDP listens on (port 0 picks a free port)",
+    ),
+    (
+        "sip_tcp",
+        "127.0.0.1:5060",
+        "address SIP over TCP listens on (port 0 picks a free port)",
+    ),
+    (
+        "rtp_ports",
+        "20000-29999",
+        "UDP ports for call media, LOW-HIGH: an even port for RTP and the odd one above for RTCP per call",
+    ),
+    (
+        "trunk_allow",
+        "127.0.0.0/8,::1/128",
+        "trunk peers (CIDR, comma-separated) whose calls are accepted; others get 403",
+    ),
+    (
+        "public_address",
+        "(the bound address)",
+        "IP address put in SDP, Contact and Via when bound to a wildcard address or behind NAT",
+    ),
+    (
+        "rtp_timeout_seconds",
+        "60",
+        "a call with no RTP for this long is hung up",
+    ),
 ];
 
 /// The `--config` file and the environment, read once.

@@ -6,6 +6,7 @@ mod admin;
 mod config;
 mod demo;
 mod mail_cli;
+mod meeting_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ enum Command {
     User(admin::UserCommand),
     /// The audit log, newest first.
     Audit(admin::AuditArgs),
+    /// Meetings: create, list, and show who is in one now.
+    #[command(subcommand)]
+    Meeting(meeting_cli::MeetingCommand),
     /// The email outbox: deliver what is due, list, retry a failed email.
     #[command(subcommand)]
     Mail(mail_cli::MailCommand),
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
             Command::Number(cmd) => admin::number(&globals, cmd).await,
             Command::User(cmd) => admin::user(&globals, cmd).await,
             Command::Audit(args) => admin::audit(&globals, args).await,
+            Command::Meeting(cmd) => meeting_cli::meeting(&globals, cmd).await,
             Command::Mail(cmd) => mail_cli::mail(&globals, cmd).await,
         }
     });

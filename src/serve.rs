@@ -19,6 +19,112 @@ pub struct ServeArgs {
     /// Seed a demo tenant on a fresh store and print how to use it.
     #[arg(long)]
     demo: bool,
+    #[command(flatten)]
+    sip: SipArgs,
+}
+
+/// The dial-in bridge's settings.
+#[derive(Args)]
+pub struct SipArgs {
+    /// Address SIP over UDP listens on [default: 127.0.0.1:5060].
+    #[arg(long, value_name = "ADDR")]
+    sip_udp: Option<SocketAddr>,
+    /// Address SIP over TCP listens on [default: 127.0.0.1:5060].
+    #[arg(long, value_name = "ADDR")]
+    sip_tcp: Option<SocketAddr>,
+    /// UDP ports for call media, LOW-HIGH [default: 20000-29999].
+    #[arg(long, value_name = "LOW-HIGH")]
+    rtp_ports: Option<pinbridge_server::PortRange>,
+    /// A trunk peer (CIDR) whose calls are accepted; repeat for more [default: loopback].
+    #[arg(long, value_name = "CIDR")]
+    trunk_allow: Vec<pinbridge_server::Cidr>,
+    /// IP address put in SDP, Contact and Via instead of the bound one.
+    #[arg(long, value_name = "IP")]
+    public_address: Option<std::net::IpAddr>,
+    /// Hang up a call with no RTP for this many seconds [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    rtp_timeout: Option<u64>,
+}
+
+/// A comma-separated list of CIDRs, as the config file and environment give it.
+struct CidrList(Vec<pinbridge_server::Cidr>);
+
+impl std::str::FromStr for CidrList {
+    type Err = pinbridge_server::CidrError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map(CidrList)
+    }
+}
+
+/// Starts the dial-in bridge and prints where it listens. When no SIP address was
+/// configured and the default one is taken (another instance on this machine), the
+/// service runs without it and says so; a configured address that cannot be bound is an
+/// error.
+async fn start_bridge(
+    g: &Globals,
+    app: &pinbridge_app::App,
+    args: SipArgs,
+) -> Result<Option<pinbridge_server::Bridge>, String> {
+    let (config, explicit) = bridge_config(g, args)?;
+    match pinbridge_server::Bridge::start(app.clone(), config).await {
+        Ok(bridge) => {
+            println!(
+                "sip listening on udp:{} tcp:{}",
+                bridge.udp_address(),
+                bridge.tcp_address()
+            );
+            Ok(Some(bridge))
+        }
+        Err(e @ pinbridge_server::BridgeError::Bind { .. }) if !explicit => {
+            tracing::error!(error = %e, "the dial-in bridge is not running; set --sip-udp and --sip-tcp");
+            Ok(None)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The bridge's settings from flags, the config file and the environment, and whether
+/// a SIP address was given explicitly.
+fn bridge_config(
+    g: &Globals,
+    args: SipArgs,
+) -> Result<(pinbridge_server::BridgeConfig, bool), String> {
+    let defaults = pinbridge_server::BridgeConfig::default();
+    let sip_udp = g.sources.get("sip_udp", args.sip_udp)?;
+    let sip_tcp = g.sources.get("sip_tcp", args.sip_tcp)?;
+    let explicit = sip_udp.is_some() || sip_tcp.is_some();
+    let trunk_allow = if args.trunk_allow.is_empty() {
+        g.sources
+            .get::<CidrList>("trunk_allow", None)?
+            .map_or(defaults.trunk_allow, |l| l.0)
+    } else {
+        args.trunk_allow
+    };
+    let rtp_timeout = g
+        .sources
+        .get("rtp_timeout_seconds", args.rtp_timeout)?
+        .map_or(defaults.rtp_timeout, std::time::Duration::from_secs);
+    if rtp_timeout.is_zero() {
+        return Err("rtp_timeout_seconds must be at least 1".into());
+    }
+    let config = pinbridge_server::BridgeConfig {
+        sip_udp: sip_udp.unwrap_or(defaults.sip_udp),
+        sip_tcp: sip_tcp.unwrap_or(defaults.sip_tcp),
+        rtp_ports: g
+            .sources
+            .get("rtp_ports", args.rtp_ports)?
+            .unwrap_or(defaults.rtp_ports),
+        trunk_allow,
+        public_address: g.sources.get("public_address", args.public_address)?,
+        rtp_timeout,
+    };
+    Ok((config, explicit))
 }
 
 pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
@@ -58,6 +164,9 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     tracing::info!(address = %local, "web server listening");
     // A machine-readable line for scripts and tests that start serve on port 0.
     println!("listening on http://{local}");
+    // The dial-in bridge answers calls next to the web server.
+    let bridge = start_bridge(g, &app, args.sip).await?;
+    pinbridge_web::set_metrics_renderer(pinbridge_server::metrics::render);
     // The mail worker delivers the outbox next to the web server.
     let (transport, mail_config) = crate::mail_cli::worker_settings(g, &config.data_dir)?;
     let worker = pinbridge_mail::Worker::new(app.store().clone(), transport, mail_config);
@@ -71,6 +180,9 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("web server failed: {e}"));
+    if let Some(bridge) = bridge {
+        bridge.shutdown().await;
+    }
     // Sends in flight finish (each SMTP command is time-limited); the rest stays queued.
     let _ = stop_mail.send(true);
     if tokio::time::timeout(std::time::Duration::from_secs(120), mail_task)

@@ -23,4 +23,4 @@ pub use number::{NumberKind, ServiceNumber};
 pub use pin::{PIN_MASK, Pin, PinHash, PinLength, SecretHasher};
 pub use settings::{EntryExitAnnouncementsType, TenantSettings};
 pub use text::{ConferenceId, DisplayName, E164, EmailAddress, LanguageTag, TextError, Upn};
-pub use user::{AudioConferencing, Role, User, UserId};
+pub use user::{AudioConferencing, Role, User, UserId, search_terms, search_words};

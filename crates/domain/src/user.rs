@@ -78,3 +78,65 @@ impl User {
             .or(self.primary_smtp_address.as_ref())
     }
 }
+
+/// The words a users search finds this user by, in lower case: the whole UPN, and each
+/// run of letters and digits in the UPN and the display name.
+pub fn search_terms(upn: &Upn, display_name: &DisplayName) -> Vec<String> {
+    let mut terms = vec![upn.as_str().to_lowercase()];
+    for text in [upn.as_str(), display_name.as_str()] {
+        let lower = text.to_lowercase();
+        terms.extend(
+            lower
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// The words of a search query, in lower case; a user matches when every word is the
+/// start of one of their [`search_terms`]. At most eight words count.
+pub fn search_words(query: &str) -> Vec<String> {
+    let mut words: Vec<String> = query
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .take(8)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_cover_words_of_the_name_and_the_upn() {
+        let upn = Upn::parse("Chloe.Dubois-Martin@Contoso.example").unwrap();
+        let name = DisplayName::parse("Chloé Dubois-Martin (Sales)").unwrap();
+        let terms = search_terms(&upn, &name);
+        for expected in [
+            "chloe.dubois-martin@contoso.example",
+            "chloe",
+            "chloé",
+            "dubois",
+            "martin",
+            "sales",
+            "contoso",
+            "example",
+        ] {
+            assert!(
+                terms.iter().any(|t| t == expected),
+                "{expected} missing from {terms:?}"
+            );
+        }
+        assert_eq!(
+            search_words("  Dubois   chloé dubois "),
+            vec!["chloé", "dubois"]
+        );
+    }
+}

@@ -165,6 +165,11 @@ impl Store {
                              PRAGMA foreign_keys = ON;"
                         ))))
                         .await?;
+                    } else {
+                        // A search's selectivity depends on its words: plan each query for
+                        // its own parameters rather than once for all of them.
+                        conn.execute("SET plan_cache_mode = force_custom_plan")
+                            .await?;
                     }
                     Ok(())
                 })

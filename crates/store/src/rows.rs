@@ -3,7 +3,7 @@
 use pinbridge_domain::audit::{Actor, AuditAction, AuditEntry};
 use pinbridge_domain::settings::EntryExitAnnouncementsType;
 use pinbridge_domain::text::LanguageTag;
-use pinbridge_domain::user::{AudioConferencing, Role, UserId};
+use pinbridge_domain::user::{AudioConferencing, Role, UserId, search_terms, search_words};
 use pinbridge_domain::{
     ConferenceId, DisplayName, E164, EmailAddress, NumberKind, PinHash, PinLength, ServiceNumber,
     TenantSettings, Upn, User,
@@ -166,14 +166,13 @@ pub(crate) async fn read_user_for_update(
 pub(crate) async fn write_user(tx: &mut Transaction<'static, Any>, u: &User) -> Result<()> {
     let c = &u.conferencing;
     sqlx::query(
-        "UPDATE users SET display_name = $2, display_name_folded = $3, primary_smtp_address = $4, \
-         email_override = $5, role = $6, password_hash = $7, conf_enabled = $8, conference_id = $9, \
-         service_number = $10, toll_free_service_number = $11, allow_pstn_only_meetings = $12, \
-         pin_hash = $13, pin_version = $14, pin_set_at_ms = $15 WHERE id = $1",
+        "UPDATE users SET display_name = $2, primary_smtp_address = $3, email_override = $4, role = $5, \
+         password_hash = $6, conf_enabled = $7, conference_id = $8, service_number = $9, \
+         toll_free_service_number = $10, allow_pstn_only_meetings = $11, pin_hash = $12, \
+         pin_version = $13, pin_set_at_ms = $14 WHERE id = $1",
     )
     .bind(u.id.0)
     .bind(u.display_name.as_str())
-    .bind(u.display_name.as_str().to_lowercase())
     .bind(u.primary_smtp_address.as_ref().map(|a| a.as_str()))
     .bind(u.email_override.as_ref().map(|a| a.as_str()))
     .bind(u.role.as_str())
@@ -188,7 +187,34 @@ pub(crate) async fn write_user(tx: &mut Transaction<'static, Any>, u: &User) -> 
     .bind(c.pin_set_at_ms)
     .execute(&mut **tx)
     .await?;
+    write_search_terms(tx, u.id, &u.upn, &u.display_name).await
+}
+
+/// Replaces the words a users search finds this user by.
+async fn write_search_terms(
+    tx: &mut Transaction<'static, Any>,
+    id: UserId,
+    upn: &Upn,
+    display_name: &DisplayName,
+) -> Result<()> {
+    sqlx::query("DELETE FROM user_search_terms WHERE user_id = $1")
+        .bind(id.0)
+        .execute(&mut **tx)
+        .await?;
+    for term in search_terms(upn, display_name) {
+        sqlx::query("INSERT INTO user_search_terms (term, user_id) VALUES ($1, $2)")
+            .bind(term)
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
+}
+
+/// The range of terms that start with `prefix`: `[prefix, prefix + U+10FFFF)` in byte
+/// order, which the terms index answers directly.
+fn prefix_range(prefix: &str) -> (String, String) {
+    (prefix.to_owned(), format!("{prefix}\u{10FFFF}"))
 }
 
 /// A user to add to the directory.
@@ -204,7 +230,7 @@ pub struct NewUser {
 /// A page of the users list.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
-    /// Matches anywhere in the UPN or display name, case-insensitively.
+    /// Words that must each start a word of the UPN or display name (any case).
     pub search: Option<String>,
     pub limit: u32,
     pub offset: u32,
@@ -232,19 +258,6 @@ pub struct AuditRecord {
     pub action: AuditAction,
     pub target: Option<Upn>,
     pub detail: String,
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-fn like_pattern(search: &str) -> String {
-    let mut out = String::from("%");
-    for ch in search.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('%');
-    out
 }
 
 impl Store {
@@ -313,12 +326,11 @@ impl Store {
             return Err(StoreError::DuplicateUser(new.upn.clone()));
         }
         sqlx::query(
-            "INSERT INTO users (upn, display_name, display_name_folded, primary_smtp_address, role, \
-             password_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO users (upn, display_name, primary_smtp_address, role, password_hash, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(new.upn.as_str())
         .bind(new.display_name.as_str())
-        .bind(new.display_name.as_str().to_lowercase())
         .bind(new.primary_smtp_address.as_ref().map(|a| a.as_str()))
         .bind(new.role.as_str())
         .bind(new.password_hash.as_ref().map(|h| h.as_str()))
@@ -338,6 +350,7 @@ impl Store {
         let user = read_user_for_update(self, &mut tx, &new.upn)
             .await?
             .ok_or_else(|| StoreError::Database("the new user vanished".into()))?;
+        write_search_terms(&mut tx, user.id, &user.upn, &user.display_name).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -361,36 +374,44 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    /// A page of users in UPN order, optionally filtered.
+    /// A page of users in UPN order. With a search, a user matches when every word of
+    /// it starts one of the user's words (see [`search_terms`]): `ali`, `smith`,
+    /// `alice.smith@contoso` all find Alice Smith.
     pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage> {
         let limit = i64::from(query.limit.clamp(1, 1000));
         let offset = i64::from(query.offset);
-        let (filter, pattern) = match query
+        let words = query
             .search
             .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(s) => (
-                " WHERE (upn LIKE $1 ESCAPE '\\' OR display_name_folded LIKE $1 ESCAPE '\\')",
-                Some(like_pattern(s)),
-            ),
-            None => ("", None),
-        };
-        let (limit_param, offset_param) = if pattern.is_some() {
-            ("$2", "$3")
+            .map(search_words)
+            .unwrap_or_default();
+        // One range of the terms index per word; a user must be in every range.
+        let ranges: Vec<String> = (0..words.len())
+            .map(|i| {
+                format!(
+                    "SELECT user_id FROM user_search_terms WHERE term >= ${} AND term < ${}",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
+            .collect();
+        let filter = if ranges.is_empty() {
+            String::new()
         } else {
-            ("$1", "$2")
+            format!(" WHERE id IN ({})", ranges.join(" INTERSECT "))
         };
+        let next = 2 * words.len() + 1;
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users{filter} ORDER BY upn LIMIT {limit_param} OFFSET {offset_param}"
+            "SELECT {USER_COLUMNS} FROM users{filter} ORDER BY upn LIMIT ${next} OFFSET ${}",
+            next + 1
         );
         let count_sql = format!("SELECT COUNT(*) FROM users{filter}");
         let mut page = sqlx::query(AssertSqlSafe(sql));
         let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
-        if let Some(p) = &pattern {
-            page = page.bind(p.clone());
-            count = count.bind(p.clone());
+        for word in &words {
+            let (low, high) = prefix_range(word);
+            page = page.bind(low.clone()).bind(high.clone());
+            count = count.bind(low).bind(high);
         }
         let rows = page.bind(limit).bind(offset).fetch_all(self.pool()).await?;
         let total = count.fetch_one(self.pool()).await?;

@@ -22,7 +22,32 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// What renders `/metrics`, registered by the process that runs the dial-in bridge.
+static METRICS_RENDERER: std::sync::OnceLock<fn() -> String> = std::sync::OnceLock::new();
+
+/// Registers the function that renders `/metrics` (Prometheus text format); the first
+/// registration wins.
+pub fn set_metrics_renderer(render: fn() -> String) {
+    let _ = METRICS_RENDERER.set(render);
+}
+
+/// The bridge's metrics in the Prometheus text format (empty without a bridge).
+async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let body = METRICS_RENDERER
+        .get()
+        .map(|render| render())
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
 }
 
 /// 200 while the store answers; 503 with the reason when it does not.

@@ -28,7 +28,6 @@ CREATE TABLE users (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     upn TEXT NOT NULL UNIQUE,
     display_name TEXT NOT NULL,
-    display_name_folded TEXT NOT NULL,
     primary_smtp_address TEXT,
     email_override TEXT,
     role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
@@ -43,7 +42,15 @@ CREATE TABLE users (
     pin_version BIGINT NOT NULL DEFAULT 0,
     pin_set_at_ms BIGINT
 );
-CREATE INDEX users_display_name_folded ON users (display_name_folded);
+
+-- The words a users search matches by prefix: each word of the display name and of
+-- the UPN, and the whole UPN. Byte order, so a prefix is a range of the index.
+CREATE TABLE user_search_terms (
+    term TEXT COLLATE "C" NOT NULL,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (term, user_id)
+);
+CREATE INDEX user_search_terms_user ON user_search_terms (user_id);
 
 -- Every conference ID in use, by a user (reserved while disabled) or a meeting:
 -- the one place that makes them unique.
