@@ -138,6 +138,26 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "60",
         "a call with no RTP for this long is hung up",
     ),
+    (
+        "https",
+        "(none)",
+        "address the web server also serves HTTPS on; needs tls_cert and tls_key",
+    ),
+    (
+        "tls_cert",
+        "(none)",
+        "PEM certificate chain for HTTPS",
+    ),
+    (
+        "tls_key",
+        "(none)",
+        "PEM private key for HTTPS",
+    ),
+    (
+        "trusted_proxies",
+        "(none)",
+        "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed",
+    ),
 ];
 
 /// The `--config` file and the environment, read once.

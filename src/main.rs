@@ -8,6 +8,7 @@ mod demo;
 mod mail_cli;
 mod meeting_cli;
 mod serve;
+mod token_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,9 @@ enum Command {
     /// Meetings: create, list, and show who is in one now.
     #[command(subcommand)]
     Meeting(meeting_cli::MeetingCommand),
+    /// Bearer tokens for the REST API (/api/v1).
+    #[command(subcommand)]
+    Token(token_cli::TokenCommand),
     /// The email outbox: deliver what is due, list, retry a failed email.
     #[command(subcommand)]
     Mail(mail_cli::MailCommand),
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
             Command::User(cmd) => admin::user(&globals, cmd).await,
             Command::Audit(args) => admin::audit(&globals, args).await,
             Command::Meeting(cmd) => meeting_cli::meeting(&globals, cmd).await,
+            Command::Token(cmd) => token_cli::run(&globals, cmd).await,
             Command::Mail(cmd) => mail_cli::mail(&globals, cmd).await,
         }
     });

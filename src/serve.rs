@@ -21,6 +21,26 @@ pub struct ServeArgs {
     demo: bool,
     #[command(flatten)]
     sip: SipArgs,
+    #[command(flatten)]
+    web: WebArgs,
+}
+
+/// HTTPS and reverse-proxy settings of the web server.
+#[derive(Args)]
+pub struct WebArgs {
+    /// Also serve HTTPS on this address (needs --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR")]
+    https: Option<SocketAddr>,
+    /// The certificate chain for HTTPS, PEM.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key for HTTPS, PEM.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<std::path::PathBuf>,
+    /// A reverse proxy (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are
+    /// believed; repeat for more [default: none].
+    #[arg(long, value_name = "CIDR")]
+    trusted_proxy: Vec<pinbridge_server::Cidr>,
 }
 
 /// The dial-in bridge's settings.
@@ -175,11 +195,7 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     println!("mail goes to {mail_destination}");
     let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
     let mail_task = tokio::spawn(async move { worker.run(mail_stopped).await });
-    let router = pinbridge_web::app(pinbridge_web::AppState { app: app.clone() });
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("web server failed: {e}"));
+    let served = serve_web(g, args.web, &app, listener).await;
     if let Some(bridge) = bridge {
         bridge.shutdown().await;
     }
@@ -211,4 +227,66 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
     }
+}
+
+/// Serves the web application on the HTTP listener and, when configured, on HTTPS too,
+/// until Ctrl-C or SIGTERM.
+async fn serve_web(
+    g: &Globals,
+    args: WebArgs,
+    app: &pinbridge_app::App,
+    http: tokio::net::TcpListener,
+) -> Result<(), String> {
+    let trusted_proxies = if args.trusted_proxy.is_empty() {
+        g.sources
+            .get::<CidrList>("trusted_proxies", None)?
+            .map_or_else(Vec::new, |l| l.0)
+    } else {
+        args.trusted_proxy
+    };
+    let web = pinbridge_web::WebConfig {
+        trusted_proxies,
+        ..pinbridge_web::WebConfig::default()
+    };
+    let mut state = pinbridge_web::AppState::new(app.clone());
+    state.web = std::sync::Arc::new(web);
+    let router = pinbridge_web::app(state);
+    let https = g.sources.get("https", args.https)?;
+    let cert = g.sources.get("tls_cert", args.tls_cert)?;
+    let key = g.sources.get("tls_key", args.tls_key)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let plain = axum::serve(
+        http,
+        router
+            .clone()
+            .into_make_service_with_connect_info::<pinbridge_web::Peer>(),
+    )
+    .with_graceful_shutdown(until_stopped(stopped.clone()));
+    let Some(https) = https else {
+        return plain.await.map_err(|e| format!("web server failed: {e}"));
+    };
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Err("--https needs --tls-cert FILE and --tls-key FILE".into());
+    };
+    let listener = tokio::net::TcpListener::bind(https)
+        .await
+        .map_err(|e| format!("cannot listen on {https}: {e}"))?;
+    let tls = pinbridge_web::TlsListener::new(listener, &cert, &key)?;
+    let local = axum::serve::Listener::local_addr(&tls).map_err(|e| e.to_string())?;
+    tracing::info!(address = %local, "HTTPS server listening");
+    println!("listening on https://{local}");
+    let secure = axum::serve(
+        tls,
+        router.into_make_service_with_connect_info::<pinbridge_web::Peer>(),
+    )
+    .with_graceful_shutdown(until_stopped(stopped));
+    let (a, b) = tokio::join!(plain, secure);
+    a.and(b).map_err(|e| format!("web server failed: {e}"))
 }

@@ -27,6 +27,11 @@ const SQLITE: &[Migration] = &[
         name: "meetings",
         sql: include_str!("../migrations/sqlite/0003_meetings.sql"),
     },
+    Migration {
+        version: 4,
+        name: "web",
+        sql: include_str!("../migrations/sqlite/0004_web.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -44,6 +49,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "meetings",
         sql: include_str!("../migrations/postgres/0003_meetings.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "web",
+        sql: include_str!("../migrations/postgres/0004_web.sql"),
     },
 ];
 

@@ -1,28 +1,129 @@
-//! The HTTP side of pinbridge: for now the health check; the admin center, the
-//! self-service portal and the REST API join this router.
+//! The HTTP side of pinbridge: the admin center (`/admin`), the self-service portal
+//! (`/usp`), sign-in, the REST API (`/api/v1`) and the health check.
+//!
+//! Every route is declared once, in [`route_table`]: the router is built from it, and
+//! the CSRF test walks it to try every state-changing route.
 
+pub mod api;
+mod error;
+mod pages;
+pub mod session;
+pub mod tls;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::http::{Method, StatusCode};
+use axum::routing::{MethodRouter, get};
 use pinbridge_app::App;
+use pinbridge_sip::Cidr;
+use pinbridge_store::web::ThrottlePolicy;
+
+pub use error::Error;
+pub use tls::{Peer, TlsListener};
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
+    pub web: Arc<WebConfig>,
+}
+
+impl AppState {
+    /// The state with the default web settings.
+    pub fn new(app: App) -> Self {
+        Self {
+            app,
+            web: Arc::new(WebConfig::default()),
+        }
+    }
+}
+
+/// Settings of the web layer.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Connections from these addresses may set `X-Forwarded-For` and
+    /// `X-Forwarded-Proto`; from anywhere else those headers are ignored.
+    pub trusted_proxies: Vec<Cidr>,
+    /// How long a sign-in lasts.
+    pub session_lifetime: Duration,
+    /// Failed sign-ins per account before a temporary lock.
+    pub account_throttle: ThrottlePolicy,
+    /// Failed sign-ins per client address before a temporary lock.
+    pub address_throttle: ThrottlePolicy,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        const MINUTE_MS: i64 = 60_000;
+        Self {
+            trusted_proxies: Vec::new(),
+            session_lifetime: Duration::from_secs(8 * 60 * 60),
+            account_throttle: ThrottlePolicy {
+                max_failures: 5,
+                window_ms: 15 * MINUTE_MS,
+                lock_ms: 15 * MINUTE_MS,
+            },
+            address_throttle: ThrottlePolicy {
+                max_failures: 20,
+                window_ms: 15 * MINUTE_MS,
+                lock_ms: 15 * MINUTE_MS,
+            },
+        }
+    }
+}
+
+/// One route: a method, a path pattern and its handler.
+pub struct RouteEntry {
+    pub method: Method,
+    pub path: &'static str,
+    pub handler: MethodRouter<AppState>,
+}
+
+impl RouteEntry {
+    /// Whether requests to this route may change state (and so need the CSRF check).
+    pub fn changes_state(&self) -> bool {
+        !matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS)
+    }
 }
 
 /// How long `/healthz` waits for the store before calling it unavailable.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Every route of the application.
+pub fn route_table() -> Vec<RouteEntry> {
+    let mut routes = vec![
+        RouteEntry {
+            method: Method::GET,
+            path: "/healthz",
+            handler: get(healthz),
+        },
+        RouteEntry {
+            method: Method::GET,
+            path: "/metrics",
+            handler: get(metrics),
+        },
+    ];
+    routes.extend(pages::routes());
+    routes.extend(api::routes());
+    routes
+}
+
 /// The whole HTTP application, without a socket (tests call it with `oneshot`).
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+    let mut router = Router::new();
+    for entry in route_table() {
+        router = router.route(entry.path, entry.handler);
+    }
+    router
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(session::csrf_guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::request_context,
+        ))
         .with_state(state)
 }
 

@@ -1,0 +1,39 @@
+-- Web sign-in sessions. Only a SHA-256 of the session cookie is stored, so a copy of
+-- the database cannot be replayed as a cookie.
+CREATE TABLE web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX web_sessions_user ON web_sessions (user_id);
+
+-- Failed sign-ins per account (`account:<upn>`) and per client address
+-- (`address:<ip>`), and the temporary lock they lead to.
+CREATE TABLE sign_in_throttle (
+    subject TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    window_started_ms INTEGER NOT NULL,
+    locked_until_ms INTEGER
+);
+
+-- One-time form tokens: the PIN reset form carries one, and a used token never
+-- resets again.
+CREATE TABLE web_form_tokens (
+    token_hash TEXT PRIMARY KEY,
+    session_hash TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    target_upn TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    used_at_ms INTEGER
+);
+
+-- REST API bearer tokens, stored as SHA-256 hashes.
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL,
+    last_used_at_ms INTEGER,
+    revoked_at_ms INTEGER
+);
