@@ -38,7 +38,8 @@ fn a_sipp_caller_receives_music_and_sends_rfc4733_keys() {
     });
     // The pcap plays for its own length; wait until the last end packet is on the wire.
     wait_for("every key on the wire", Duration::from_secs(20), || {
-        (events_to(&capture.datagrams(), peer.media_port).len() >= 11 * 11).then_some(())
+        let events = events_to(&capture.datagrams(), peer.media_port);
+        (events.len() >= 11 * 11).then_some(())
     });
     caller.hang_up();
     assert_eq!(caller.wait_end(Duration::from_secs(20)), Ending::ByCaller);
@@ -137,6 +138,12 @@ fn baresip_receives_music_and_sends_its_tone() {
         (n >= 150).then_some(())
     });
     phone.key('5');
+    wait_for("baresip's key 5 on the wire", Duration::from_secs(20), || {
+        events_to(&capture.datagrams(), peer.media_port)
+            .iter()
+            .any(|e| e.0 == 5)
+            .then_some(())
+    });
     phone.key('6');
     phone.hang_up();
     phone.wait_event("CALL_CLOSED", Duration::from_secs(20));

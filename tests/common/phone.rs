@@ -73,9 +73,9 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e} (is it installed? see tests/APT-PACKAGES)"));
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("start {name}: {e} (is it installed? see tests/APT-PACKAGES)")
+        });
         Proc {
             name: name.to_owned(),
             child,
@@ -213,12 +213,20 @@ impl Capture {
 
 fn u16_at(b: &[u8], i: usize, big: bool) -> u16 {
     let v = [b[i], b[i + 1]];
-    if big { u16::from_be_bytes(v) } else { u16::from_le_bytes(v) }
+    if big {
+        u16::from_be_bytes(v)
+    } else {
+        u16::from_le_bytes(v)
+    }
 }
 
 fn u32_at(b: &[u8], i: usize, big: bool) -> u32 {
     let v = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-    if big { u32::from_be_bytes(v) } else { u32::from_le_bytes(v) }
+    if big {
+        u32::from_be_bytes(v)
+    } else {
+        u32::from_le_bytes(v)
+    }
 }
 
 /// The IPv4 UDP datagrams of a pcap file (Ethernet, Linux cooked v1/v2, BSD loopback or
@@ -298,10 +306,31 @@ pub fn write_pcap(packets: &[(Duration, Vec<u8>)], src_port: u16, dst_port: u16)
         frame.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00]);
         let total = 20 + 8 + payload.len();
         let mut ip = vec![
-            0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1,
-            127, 0, 0, 1,
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+            127,
+            0,
+            0,
+            1,
+            127,
+            0,
+            0,
+            1,
         ];
-        let mut sum: u32 = ip.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as u32).sum();
+        let mut sum: u32 = ip
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32)
+            .sum();
         while sum > 0xffff {
             sum = (sum & 0xffff) + (sum >> 16);
         }
@@ -376,7 +405,8 @@ pub fn rfc4733_pcap(keys: &str, stream: &mut EventStream) -> Vec<u8> {
             rtp.extend_from_slice(&stream.ssrc.to_be_bytes());
             rtp.extend_from_slice(&payload);
             stream.seq = stream.seq.wrapping_add(1);
-            let send_ms = at_ms + (i.min(updates - 1)) * 20;
+            // The end packet is sent three times, 20 ms apart (RFC 4733, 2.5.1.4).
+            let send_ms = at_ms + i * 20;
             packets.push((Duration::from_millis(send_ms), rtp));
         }
         at_ms += KEY_MS + KEY_GAP_MS;
@@ -406,7 +436,13 @@ impl EventStream {
 pub fn typing_time(keys: &str) -> Duration {
     let ms: u64 = keys
         .chars()
-        .map(|c| if c == ',' { PAUSE_MS } else { KEY_MS + KEY_GAP_MS })
+        .map(|c| {
+            if c == ',' {
+                PAUSE_MS
+            } else {
+                KEY_MS + KEY_GAP_MS
+            }
+        })
         .sum();
     Duration::from_millis(ms)
 }
@@ -418,7 +454,10 @@ pub fn tone(hz: f32, seconds: u32) -> Vec<i16> {
 
 /// µ-law bytes of `samples` (what SIPp's `rtp_stream` sends as payload type 0).
 pub fn ulaw(samples: &[i16]) -> Vec<u8> {
-    samples.iter().map(|&s| Codec::Pcmu.encode_sample(s)).collect()
+    samples
+        .iter()
+        .map(|&s| Codec::Pcmu.encode_sample(s))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------
@@ -566,10 +605,12 @@ impl SippCaller {
             }
             match config.method {
                 KeyMethod::Rfc4733 => {
-                    std::fs::write(dir.path().join(file), rfc4733_pcap(keys, &mut stream))
-                        .unwrap();
+                    std::fs::write(dir.path().join(file), rfc4733_pcap(keys, &mut stream)).unwrap();
+                    // The replay runs on its own; the pause keeps a second stage from
+                    // cutting it short (SIPp plays one pcap per call at a time).
                     format!(
-                        "  <nop><action><exec play_pcap_audio=\"{file}\"/></action></nop>\n"
+                        "  <nop><action><exec play_pcap_audio=\"{file}\"/></action></nop>\n  <pause milliseconds=\"{}\"/>\n",
+                        typing_time(keys).as_millis() + 100
                     )
                 }
                 KeyMethod::Info => {
@@ -603,12 +644,25 @@ impl SippCaller {
             .replace("@KEYS2@", &keys2)
             .replace("@BYE_CSEQ@", &cseq.to_string());
         std::fs::write(dir.path().join("caller.xml"), scenario).unwrap();
-        Self::spawn(name, target, &config.service, &config.local_ip, dir, "caller.xml")
+        Self::spawn(
+            name,
+            target,
+            &config.service,
+            &config.local_ip,
+            dir,
+            "caller.xml",
+        )
     }
 
     /// Starts one of the committed scenarios of `tests/sipp/` as it is (silence as the
     /// phone's sound).
-    pub fn start_scenario(name: &str, target: &str, service: &str, local_ip: &str, scenario: &str) -> SippCaller {
+    pub fn start_scenario(
+        name: &str,
+        target: &str,
+        service: &str,
+        local_ip: &str,
+        scenario: &str,
+    ) -> SippCaller {
         let dir = tempfile::Builder::new()
             .prefix("pinbridge-sipp-")
             .tempdir()
@@ -708,10 +762,18 @@ impl SippCaller {
                 return answer;
             }
             if let Some(status) = self.proc.child.try_wait().unwrap() {
-                panic!("{} ended ({status}) before an answer\n{}", self.name, self.report());
+                panic!(
+                    "{} ended ({status}) before an answer\n{}",
+                    self.name,
+                    self.report()
+                );
             }
             if Instant::now() >= deadline {
-                panic!("{} not answered within {timeout:?}\n{}", self.name, self.report());
+                panic!(
+                    "{} not answered within {timeout:?}\n{}",
+                    self.name,
+                    self.report()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -746,6 +808,9 @@ impl SippCaller {
 
     /// Types the second stage of keys (`CallerConfig::more_keys`).
     pub fn more_keys(&self) {
+        wait_for("the first keys typed", Duration::from_secs(60), || {
+            self.logged("keys1 sent").then_some(())
+        });
         self.tell("MESSAGE");
     }
 
@@ -761,7 +826,11 @@ impl SippCaller {
             Some(status) => panic!("{} failed ({status})\n{}", self.name, self.report()),
             None => {
                 self.proc.stop("KILL", Duration::from_secs(5));
-                panic!("{} still in the call after {timeout:?}\n{}", self.name, self.report())
+                panic!(
+                    "{} still in the call after {timeout:?}\n{}",
+                    self.name,
+                    self.report()
+                )
             }
         }
         let log = self.log();
@@ -834,15 +903,23 @@ impl Baresip {
             rtp_high = ports + 23,
         );
         std::fs::write(d.join("config"), config).unwrap();
-        std::fs::write(d.join("accounts"), "<sip:+15555550177@127.0.0.1>;regint=0\n").unwrap();
+        std::fs::write(
+            d.join("accounts"),
+            "<sip:+15555550177@127.0.0.1>;regint=0\n",
+        )
+        .unwrap();
         let proc = Proc::spawn(
             "baresip",
             Command::new("baresip")
                 .arg("-f")
                 .arg(d)
                 .stdin(Stdio::null())
-                .stdout(Stdio::from(std::fs::File::create(d.join("out.txt")).unwrap()))
-                .stderr(Stdio::from(std::fs::File::create(d.join("err.txt")).unwrap())),
+                .stdout(Stdio::from(
+                    std::fs::File::create(d.join("out.txt")).unwrap(),
+                ))
+                .stderr(Stdio::from(
+                    std::fs::File::create(d.join("err.txt")).unwrap(),
+                )),
         );
         let stream = wait_for("baresip's ctrl_tcp", Duration::from_secs(20), || {
             TcpStream::connect(("127.0.0.1", ctrl)).ok()
@@ -860,10 +937,12 @@ impl Baresip {
     }
 
     pub fn command(&mut self, command: &str, params: &str) {
-        let body = serde_json::json!({"command": command, "params": params, "token": command})
-            .to_string();
+        let body =
+            serde_json::json!({"command": command, "params": params, "token": command}).to_string();
         let message = format!("{}:{},", body.len(), body);
-        self.ctrl.write_all(message.as_bytes()).expect("write to ctrl_tcp");
+        self.ctrl
+            .write_all(message.as_bytes())
+            .expect("write to ctrl_tcp");
     }
 
     /// Waits for an event of `kind` (e.g. `CALL_ESTABLISHED`) and returns it.
@@ -905,7 +984,11 @@ impl Baresip {
 
     pub fn output(&self) -> String {
         let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!("--- baresip stdout:\n{}\n--- stderr:\n{}", read("out.txt"), read("err.txt"))
+        format!(
+            "--- baresip stdout:\n{}\n--- stderr:\n{}",
+            read("out.txt"),
+            read("err.txt")
+        )
     }
 
     /// Quits baresip (by command, then by PID) and returns what it received in the call,
@@ -969,7 +1052,9 @@ fn read_netstrings(mut stream: TcpStream, tx: mpsc::Sender<serde_json::Value>) {
             let Some(colon) = buf.iter().position(|&b| b == b':') else {
                 break;
             };
-            let Ok(len) = std::str::from_utf8(&buf[..colon]).unwrap_or("x").parse::<usize>()
+            let Ok(len) = std::str::from_utf8(&buf[..colon])
+                .unwrap_or("x")
+                .parse::<usize>()
             else {
                 return;
             };
@@ -1004,7 +1089,11 @@ impl SippPeer {
             .prefix("pinbridge-sipp-peer-")
             .tempdir()
             .expect("a temporary directory");
-        std::fs::write(dir.path().join("music.ulaw"), ulaw(&asset("music/hold.wav"))).unwrap();
+        std::fs::write(
+            dir.path().join("music.ulaw"),
+            ulaw(&asset("music/hold.wav")),
+        )
+        .unwrap();
         std::fs::copy(
             format!("{SIPP_DIR}/uas-music.xml"),
             dir.path().join("uas-music.xml"),
@@ -1016,7 +1105,14 @@ impl SippPeer {
             "sipp peer",
             Command::new("sipp")
                 .current_dir(dir.path())
-                .args(["-sf", "uas-music.xml", "-i", "127.0.0.1", "-mi", "127.0.0.1"])
+                .args([
+                    "-sf",
+                    "uas-music.xml",
+                    "-i",
+                    "127.0.0.1",
+                    "-mi",
+                    "127.0.0.1",
+                ])
                 .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
                 .args(["-m", "1", "-nostdin", "-t", "u1", "-timeout", "120s"])
                 .args(["-trace_err", "-error_file", "errors.txt"])

@@ -42,7 +42,7 @@ pub fn start(extra: &[&str]) -> Bridge {
         "127.0.0.1:0",
         "--rtp-ports",
         &range,
-        "--rtp-timeout-seconds",
+        rtp_timeout_flag(),
         "120",
     ];
     if !extra.contains(&"--trunk-allow") {
@@ -68,6 +68,19 @@ pub fn start(extra: &[&str]) -> Bridge {
         rtp_high,
         pin,
         number: TOLL,
+    }
+}
+
+/// The name of serve's no-RTP hang-up flag.
+fn rtp_timeout_flag() -> &'static str {
+    let help = std::process::Command::new(super::super::BIN)
+        .args(["serve", "--help"])
+        .output()
+        .expect("pinbridge serve --help");
+    if String::from_utf8_lossy(&help.stdout).contains("--rtp-timeout-seconds") {
+        "--rtp-timeout-seconds"
+    } else {
+        "--rtp-timeout"
     }
 }
 
@@ -129,7 +142,9 @@ impl Bridge {
         what: &str,
         check: impl Fn(&[super::Datagram]) -> Option<T>,
     ) -> T {
-        wait_for(what, Duration::from_secs(60), || check(&capture.datagrams()))
+        wait_for(what, Duration::from_secs(60), || {
+            check(&capture.datagrams())
+        })
     }
 }
 
@@ -152,7 +167,9 @@ pub struct MeetingState {
 impl MeetingState {
     pub fn from_json(v: &serde_json::Value) -> MeetingState {
         let started = v["started"].as_bool().unwrap_or_else(|| {
-            v["state"].as_str().is_some_and(|s| s == "started" || s == "running")
+            v["state"]
+                .as_str()
+                .is_some_and(|s| s == "started" || s == "running")
         });
         let list = v["participants"].as_array().cloned().unwrap_or_default();
         let participants = list
@@ -166,7 +183,7 @@ impl MeetingState {
                 };
                 let flag = |keys: &[&str]| keys.iter().find_map(|k| p[*k].as_bool());
                 let kind = text(&["kind", "via", "endpoint", "type", "client"]);
-                let place = text(&["where", "state", "place", "location", "status"]);
+                let place = text(&["placement", "where", "state", "place", "location", "status"]);
                 Participant {
                     phone: flag(&["phone", "is_phone"]).unwrap_or(kind.contains("phone")),
                     organiser: flag(&["organiser", "organizer", "is_organiser", "is_organizer"])
@@ -274,6 +291,8 @@ pub fn organiser_starts_the_meeting(method: KeyMethod) {
         organiser.wait_end(Duration::from_secs(30)),
         super::Ending::ByCaller
     );
-    bridge.wait_state(&conference, "the organiser leaves", |s| s.participants.is_empty());
+    bridge.wait_state(&conference, "the organiser leaves", |s| {
+        s.participants.is_empty()
+    });
     capture.stop();
 }

@@ -1,0 +1,48 @@
+//! Acceptance 4 (organiser into a running meeting): the meeting is running (started by
+//! the organiser's first call, which then leaves: the meeting goes on) and a caller waits
+//! in the lobby. The organiser calls again, presses star right after the conference ID's
+//! pound (no prompt asks for it once the meeting runs), enters the PIN, and has the
+//! organiser's keys: *21 admits the waiting caller.
+
+mod common;
+
+use std::time::Duration;
+
+use common::phone::bridge;
+use common::phone::*;
+
+#[test]
+fn the_organiser_calling_a_running_meeting_gets_star21() {
+    let bridge = bridge::start(&[]);
+    let conference = bridge.meeting(&[]);
+    let mut first = bridge.call("organiser's first call", &bridge.organiser_keys(&conference));
+    first.wait_answered(Duration::from_secs(30));
+    bridge.wait_state(&conference, "the meeting starts", |s| s.started);
+    first.hang_up();
+    assert_eq!(first.wait_end(Duration::from_secs(30)), Ending::ByCaller);
+    let state = bridge.wait_state(&conference, "the organiser leaves", |s| {
+        s.participants.is_empty()
+    });
+    assert!(state.started, "the meeting goes on: {:?}", state.json);
+
+    let mut caller = bridge.call("caller", &format!("{conference}#"));
+    caller.wait_answered(Duration::from_secs(30));
+    bridge.wait_state(&conference, "the caller waits in the lobby", |s| s.in_lobby() == 1);
+
+    let mut config = CallerConfig::new(bridge.number, &format!("{conference}#*,{}#", bridge.pin));
+    config.more_keys = "*21".into();
+    let mut organiser = bridge.call_with("organiser", config);
+    organiser.wait_answered(Duration::from_secs(30));
+    let state = bridge.wait_state(&conference, "the organiser joins", |s| {
+        s.organisers_in_meeting() == 1
+    });
+    assert_eq!(state.in_lobby(), 1, "{:?}", state.json);
+    organiser.more_keys();
+    bridge.wait_state(&conference, "*21 admits the caller", |s| {
+        s.in_lobby() == 0 && s.in_meeting() == 2
+    });
+    for call in [&mut caller, &mut organiser] {
+        call.hang_up();
+        assert_eq!(call.wait_end(Duration::from_secs(30)), Ending::ByCaller);
+    }
+}
