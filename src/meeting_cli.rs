@@ -79,10 +79,16 @@ fn flag_text(flag: Option<bool>) -> String {
 fn dial_in_numbers(organizer: &User, numbers: &[ServiceNumber]) -> Vec<Value> {
     let own: Vec<Value> = [
         (&organizer.conferencing.service_number, "toll"),
-        (&organizer.conferencing.toll_free_service_number, "toll-free"),
+        (
+            &organizer.conferencing.toll_free_service_number,
+            "toll-free",
+        ),
     ]
     .into_iter()
-    .filter_map(|(n, kind)| n.as_ref().map(|n| json!({"number": n.as_str(), "kind": kind})))
+    .filter_map(|(n, kind)| {
+        n.as_ref()
+            .map(|n| json!({"number": n.as_str(), "kind": kind}))
+    })
     .collect();
     if !own.is_empty() {
         return own;
@@ -120,13 +126,16 @@ pub async fn meeting(g: &Globals, cmd: MeetingCommand) -> Result {
 
 async fn new(g: &Globals, args: NewArgs) -> Result {
     let organizer = Upn::parse(&args.organizer).map_err(|e| e.to_string())?;
-    let subject = args.subject.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    if let Some(s) = &subject {
-        if s.chars().count() > MAX_SUBJECT_CHARS || s.chars().any(char::is_control) {
-            return Err(format!(
-                "the subject must be at most {MAX_SUBJECT_CHARS} characters on one line"
-            ));
-        }
+    let subject = args
+        .subject
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    if let Some(s) = &subject
+        && (s.chars().count() > MAX_SUBJECT_CHARS || s.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "the subject must be at most {MAX_SUBJECT_CHARS} characters on one line"
+        ));
     }
     let app = g.open().await?;
     let store = app.store();
@@ -167,10 +176,16 @@ async fn new(g: &Globals, args: NewArgs) -> Result {
         print_fields(&[
             ("conference ID", meeting.conference_id.to_string()),
             ("organizer", organizer.to_string()),
-            ("subject", meeting.subject.clone().unwrap_or_else(|| "-".into())),
+            (
+                "subject",
+                meeting.subject.clone().unwrap_or_else(|| "-".into()),
+            ),
             ("dial-in numbers", numbers_text(&dial_in)),
             ("anonymous start", flag_text(settings.allow_anonymous_start)),
-            ("lobby bypass", flag_text(settings.allow_pstn_users_to_bypass_lobby)),
+            (
+                "lobby bypass",
+                flag_text(settings.allow_pstn_users_to_bypass_lobby),
+            ),
         ]);
     }
     Ok(())
@@ -240,24 +255,27 @@ async fn show(g: &Globals, args: ShowArgs) -> Result {
     let id = ConferenceId::parse(&args.conference_id).map_err(|e| e.to_string())?;
     let app = g.open().await?;
     let store = app.store();
-    let (organizer, subject, settings, personal) = match store.meeting(&id).await.map_err(|e| e.to_string())? {
-        Some(m) => {
-            let user = store
-                .user(&m.organizer)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("the organiser {} of meeting {id} is gone", m.organizer))?;
-            (user, m.subject, m.settings, false)
-        }
-        None => {
-            let user = store
-                .user_by_conference_id(&id)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no meeting with conference ID {id}"))?;
-            (user, None, MeetingSettings::default(), true)
-        }
-    };
+    let (organizer, subject, settings, personal) =
+        match store.meeting(&id).await.map_err(|e| e.to_string())? {
+            Some(m) => {
+                let user = store
+                    .user(&m.organizer)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| {
+                        format!("the organiser {} of meeting {id} is gone", m.organizer)
+                    })?;
+                (user, m.subject, m.settings, false)
+            }
+            None => {
+                let user = store
+                    .user_by_conference_id(&id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("no meeting with conference ID {id}"))?;
+                (user, None, MeetingSettings::default(), true)
+            }
+        };
     let tenant: TenantSettings = store.tenant_settings().await.map_err(|e| e.to_string())?;
     let numbers = store.numbers().await.map_err(|e| e.to_string())?;
     let live = store.live_meeting(&id).await.map_err(|e| e.to_string())?;
@@ -271,7 +289,9 @@ async fn show(g: &Globals, args: ShowArgs) -> Result {
     );
     let dial_in = dial_in_numbers(&organizer, &numbers);
     let started_at_ms = live.as_ref().and_then(|l| l.started_at_ms);
-    let participants = live.as_ref().map_or(&[][..], |l: &LiveMeeting| &l.participants[..]);
+    let participants = live
+        .as_ref()
+        .map_or(&[][..], |l: &LiveMeeting| &l.participants[..]);
     if g.json {
         let people: Vec<Value> = participants
             .iter()
@@ -307,12 +327,39 @@ async fn show(g: &Globals, args: ShowArgs) -> Result {
         ("organizer", organizer.upn.to_string()),
         (
             "subject",
-            subject.unwrap_or_else(|| if personal { "(the organiser's own conference ID)".into() } else { "-".into() }),
+            subject.unwrap_or_else(|| {
+                if personal {
+                    "(the organiser's own conference ID)".into()
+                } else {
+                    "-".into()
+                }
+            }),
         ),
         ("dial-in numbers", numbers_text(&dial_in)),
-        ("anonymous start", format!("{} ({})", if anonymous_start { "on" } else { "off" }, flag_text(settings.allow_anonymous_start))),
-        ("lobby bypass", format!("{} ({})", if bypass_lobby { "on" } else { "off" }, flag_text(settings.allow_pstn_users_to_bypass_lobby))),
-        ("started", if started_at_ms.is_some() { "yes".into() } else { "no".into() }),
+        (
+            "anonymous start",
+            format!(
+                "{} ({})",
+                if anonymous_start { "on" } else { "off" },
+                flag_text(settings.allow_anonymous_start)
+            ),
+        ),
+        (
+            "lobby bypass",
+            format!(
+                "{} ({})",
+                if bypass_lobby { "on" } else { "off" },
+                flag_text(settings.allow_pstn_users_to_bypass_lobby)
+            ),
+        ),
+        (
+            "started",
+            if started_at_ms.is_some() {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        ),
         ("participants", participants.len().to_string()),
     ]);
     for p in participants {

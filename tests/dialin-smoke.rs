@@ -41,7 +41,7 @@ fn ulaw_encode(sample: i16) -> u8 {
         mask >>= 1;
     }
     let mantissa = (s >> (exponent + 3)) & 0x0F;
-    !(sign | (exponent << 4) as i32 | mantissa) as u8
+    !(sign | (exponent << 4) | mantissa) as u8
 }
 
 fn ulaw_decode(code: u8) -> i16 {
@@ -172,7 +172,11 @@ impl Phone {
         let status = status_of(&response);
         if status == 200 {
             self.to_tag = header(&response, "To")
-                .and_then(|to| to.split(";tag=").nth(1).map(|t| t.split(';').next().unwrap_or(t).trim().to_owned()))
+                .and_then(|to| {
+                    to.split(";tag=")
+                        .nth(1)
+                        .map(|t| t.split(';').next().unwrap_or(t).trim().to_owned())
+                })
                 .expect("a To tag in the 200");
             let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
             let ip = body
@@ -213,7 +217,11 @@ impl Phone {
         let mut buf = vec![0u8; 65535];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "[{}] no final response to {method}", self.name);
+            assert!(
+                !left.is_zero(),
+                "[{}] no final response to {method}",
+                self.name
+            );
             self.sip.set_read_timeout(Some(left)).unwrap();
             let Ok((len, _)) = self.sip.recv_from(&mut buf) else {
                 continue;
@@ -229,7 +237,9 @@ impl Phone {
 
     /// One 20 ms step: send a packet (a key event or audio) and read what arrived.
     fn step(&mut self) {
-        let Some(remote) = self.remote_rtp else { return };
+        let Some(remote) = self.remote_rtp else {
+            return;
+        };
         let mut packet = Vec::with_capacity(12 + FRAME);
         let (payload_type, marker, timestamp, payload) = self.next_payload();
         packet.push(0x80);
@@ -246,16 +256,17 @@ impl Phone {
                 continue;
             }
             self.packets_received += 1;
-            self.heard.extend(buf[12..len].iter().map(|&c| ulaw_decode(c)));
+            self.heard
+                .extend(buf[12..len].iter().map(|&c| ulaw_decode(c)));
         }
     }
 
     /// The next packet's payload type, marker, timestamp and payload.
     fn next_payload(&mut self) -> (u8, bool, u32, Vec<u8>) {
-        if self.key_in_progress.is_none() {
-            if let Some(key) = self.keys.pop_front() {
-                self.key_in_progress = Some((key, 0, self.timestamp));
-            }
+        if self.key_in_progress.is_none()
+            && let Some(key) = self.keys.pop_front()
+        {
+            self.key_in_progress = Some((key, 0, self.timestamp));
         }
         if let Some((key, sent, start)) = self.key_in_progress {
             let code = match key {
@@ -276,7 +287,12 @@ impl Phone {
             }
             if sent >= 6 {
                 // The gap between keys: silence at the audio timestamps to come.
-                return (0, false, start.wrapping_add(sent * FRAME as u32), vec![0xFF; FRAME]);
+                return (
+                    0,
+                    false,
+                    start.wrapping_add(sent * FRAME as u32),
+                    vec![0xFF; FRAME],
+                );
             }
             let mut payload = vec![code, if end { 0x80 | 10 } else { 10 }];
             payload.extend_from_slice(&duration.to_be_bytes());
@@ -415,7 +431,11 @@ fn organiser_starts_own_meeting_with_pin_by_rfc4733_and_hangs_up() {
             store.name,
             phone.packets_received
         );
-        assert!(rms(phone.last_heard(0.4)) > 100.0, "[{}] the greeting is audible", store.name);
+        assert!(
+            rms(phone.last_heard(0.4)) > 100.0,
+            "[{}] the greeting is audible",
+            store.name
+        );
         phone.press(&format!("{conference_id}#*{pin}#"));
         let shown = wait_for_meeting(
             &store,
@@ -446,7 +466,11 @@ fn organiser_starts_own_meeting_with_pin_by_rfc4733_and_hangs_up() {
             "the meeting ends when the last participant leaves",
             |m| m["started"] == false && participants(m).is_empty(),
         );
-        assert!(serve.stop().success(), "[{}] serve stops cleanly", store.name);
+        assert!(
+            serve.stop().success(),
+            "[{}] serve stops cleanly",
+            store.name
+        );
     }
 }
 

@@ -327,13 +327,12 @@ impl Engine {
         match command {
             EngineCommand::NewCall(call) => self.add_call(*call, now),
             EngineCommand::Confirmed(handle) => {
-                if let Some(slot) = self.slot_of(handle) {
-                    if let Some(call) = self.calls[slot].as_mut() {
-                        if !call.answered {
-                            call.answered = true;
-                            self.inputs.push_back((slot, Input::CallAnswered));
-                        }
-                    }
+                if let Some(slot) = self.slot_of(handle)
+                    && let Some(call) = self.calls[slot].as_mut()
+                    && !call.answered
+                {
+                    call.answered = true;
+                    self.inputs.push_back((slot, Input::CallAnswered));
                 }
             }
             EngineCommand::Digit(handle, digit) => {
@@ -343,17 +342,16 @@ impl Engine {
             }
             EngineCommand::Remote(handle, media) => {
                 if let Some(call) = self.slot_of(handle).and_then(|s| self.calls[s].as_mut()) {
-                    if call.media.codec != media.codec {
-                        if let (Some(member), Some(room)) = (
+                    if call.media.codec != media.codec
+                        && let (Some(member), Some(room)) = (
                             call.member.as_ref(),
                             call.member
                                 .as_ref()
                                 .and_then(|m| self.rooms.get_mut(&m.conference_id)),
-                        ) {
-                            if let Some(id) = member.mixer {
-                                room.mixer.set_codec(id, media.codec);
-                            }
-                        }
+                        )
+                        && let Some(id) = member.mixer
+                    {
+                        room.mixer.set_codec(id, media.codec);
                     }
                     call.sender.set_payload_type(media.payload_type);
                     if media.address.is_some() && call.send_to.is_none() {
@@ -812,10 +810,10 @@ impl Engine {
                         continue;
                     };
                     if let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) {
-                        if let Some(member) = call.member.as_mut() {
-                            if member.mixer.is_none() {
-                                member.mixer = Some(room.mixer.add(call.media.codec));
-                            }
+                        if let Some(member) = call.member.as_mut()
+                            && member.mixer.is_none()
+                        {
+                            member.mixer = Some(room.mixer.add(call.media.codec));
                         }
                         let participant = room.meeting.participant(id);
                         send_live(

@@ -136,11 +136,11 @@ impl PortAllocator {
             return;
         }
         let index = ((port - first) / 2) as usize;
-        if let Some(slot) = self.in_use.get_mut(index) {
-            if *slot {
-                *slot = false;
-                self.used -= 1;
-            }
+        if let Some(slot) = self.in_use.get_mut(index)
+            && *slot
+        {
+            *slot = false;
+            self.used -= 1;
         }
     }
 

@@ -110,10 +110,10 @@ pub async fn run(
     loop {
         let deadline = driver.ctx.endpoint.poll_timeout().map(Instant::from_std);
         let stop_at = stopping.map(|s| s + SHUTDOWN_GRACE);
-        if let Some(stop_at) = stop_at {
-            if driver.ctx.endpoint.call_count() == 0 || Instant::now() >= stop_at {
-                break;
-            }
+        if let Some(stop_at) = stop_at
+            && (driver.ctx.endpoint.call_count() == 0 || Instant::now() >= stop_at)
+        {
+            break;
         }
         let wake = match (deadline, stop_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
