@@ -32,6 +32,7 @@ use pinbridge_ivr::{
 };
 use pinbridge_media::jitter::PushOutcome;
 use pinbridge_media::mixer::limit;
+use pinbridge_media::rtcp;
 use pinbridge_media::{
     Codec, FRAME_SAMPLES, Frame, InbandDetector, JitterBuffer, MixOutput, Mixer, MixerConfig,
     MusicOnHold, PlayerState, PlayoutKind, PromptPlayer, ReceiverStats, RtpPacket, RtpSender,
@@ -52,6 +53,12 @@ const MAX_READS_PER_TICK: usize = 32;
 
 /// The largest RTP datagram handled; longer ones are truncated and fail to parse.
 const MAX_DATAGRAM: usize = 1500;
+
+/// How often each call sends an RTCP sender report.
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The CNAME in our RTCP source descriptions.
+const CNAME: &[u8] = b"pinbridge";
 
 /// The limiter knee used when a prompt is laid over the mix.
 const OVERLAY_KNEE: i16 = 24_576;
@@ -210,6 +217,9 @@ struct CallSlot {
     tone: ToneGenerator,
     music: bool,
     last_rtp: Instant,
+    /// Where the caller's RTCP comes from, once it has arrived.
+    rtcp_to: Option<SocketAddr>,
+    next_rtcp: Instant,
     input: Frame,
     has_input: bool,
     /// The meeting this call reached, once looked up.
@@ -446,6 +456,8 @@ impl Engine {
             tone: ToneGenerator::new(Vec::new()),
             music: false,
             last_rtp: now,
+            rtcp_to: None,
+            next_rtcp: now + RTCP_INTERVAL,
             input: SILENT_FRAME,
             has_input: false,
             record: None,
@@ -992,6 +1004,10 @@ impl Engine {
             if let Some(prompt) = send_frame(call, mix, &self.music, &self.silence, &mut buf) {
                 finished.push((slot, prompt));
             }
+            if now >= call.next_rtcp {
+                call.next_rtcp = now + RTCP_INTERVAL;
+                send_rtcp(call, now);
+            }
         }
         for (slot, prompt) in finished {
             self.inputs.push_back((slot, Input::PromptFinished(prompt)));
@@ -1038,13 +1054,55 @@ fn receive(
             metrics::add(&METRICS.rtp_packets_late, 1);
         }
     }
-    // RTCP is read so the socket does not fill; reports are not used yet.
+    // RTCP: the caller's sender reports feed the round-trip fields of ours.
     for _ in 0..MAX_READS_PER_TICK {
-        match call.rtcp.recv_from(buf) {
-            Ok(_) => {}
+        let (len, source) = match call.rtcp.recv_from(buf) {
+            Ok(received) => received,
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(_) => continue,
+        };
+        let Ok(packets) = rtcp::parse_compound(&buf[..len]) else {
+            continue;
+        };
+        call.rtcp_to = Some(source);
+        for packet in packets {
+            if let rtcp::RtcpPacket::SenderReport(report) = packet {
+                call.stats
+                    .record_sender_report(report.ntp_time.middle_32(), now);
+            }
         }
+    }
+}
+
+/// Sends a sender report about our stream, with a reception report about the caller's,
+/// to where the caller's RTCP comes from (else the RTP address's port + 1).
+fn send_rtcp(call: &mut CallSlot, now: Instant) {
+    let Some(destination) = call.rtcp_to.or_else(|| {
+        call.send_to
+            .map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))
+    }) else {
+        return;
+    };
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let report = rtcp::SenderReport {
+        ssrc: call.sender.ssrc(),
+        ntp_time: rtcp::NtpTime::from_unix(since_epoch),
+        rtp_timestamp: call.sender.last_timestamp(),
+        packet_count: call.sender.packets_sent(),
+        octet_count: call.sender.octets_sent(),
+        reports: call.stats.report(now).into_iter().collect(),
+    };
+    let mut builder = rtcp::CompoundBuilder::new();
+    let built = builder
+        .sender_report(&report)
+        .and_then(|b| b.source_description(&[(call.sender.ssrc(), CNAME)]))
+        .map(|_| ());
+    if built.is_ok()
+        && let Ok(bytes) = builder.finish()
+    {
+        let _ = call.rtcp.send_to(&bytes, destination);
     }
 }
 
