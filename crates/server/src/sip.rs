@@ -32,6 +32,10 @@ use crate::ports::PortAllocator;
 /// The largest datagram read.
 const MAX_DATAGRAM: usize = 65_535;
 
+/// How long a call rings (180) before it is answered: a caller who gives up at once is
+/// cancelled rather than answered and hung up.
+const ANSWER_DELAY: Duration = Duration::from_millis(150);
+
 /// How long shutdown waits for the BYEs of active calls to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -77,8 +81,18 @@ struct CallInfo {
     media: MediaConfig,
 }
 
+/// A call that rings, ready to be answered.
+struct PendingAnswer {
+    at: Instant,
+    call: Box<NewCall>,
+    answer: pinbridge_sip::SessionDescription,
+    media: MediaConfig,
+    called: String,
+}
+
 struct Driver {
     ctx: SipContext,
+    pending: HashMap<CallHandle, PendingAnswer>,
     udp_local: SocketAddr,
     connections: HashMap<SocketAddr, UnboundedSender<Vec<u8>>>,
     inputs: UnboundedSender<SipInput>,
@@ -102,13 +116,21 @@ pub async fn run(
         ctx,
         udp_local,
         connections: HashMap::new(),
+        pending: HashMap::new(),
         inputs,
         calls: HashMap::new(),
     };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut stopping: Option<Instant> = None;
     loop {
-        let deadline = driver.ctx.endpoint.poll_timeout().map(Instant::from_std);
+        let answer_at = driver.pending.values().map(|p| p.at).min();
+        let deadline = match (
+            driver.ctx.endpoint.poll_timeout().map(Instant::from_std),
+            answer_at,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let stop_at = stopping.map(|s| s + SHUTDOWN_GRACE);
         if let Some(stop_at) = stop_at
             && (driver.ctx.endpoint.call_count() == 0 || Instant::now() >= stop_at)
@@ -170,7 +192,12 @@ pub async fn run(
                     SipInput::Shutdown => {
                         if stopping.is_none() {
                             stopping = Some(Instant::now());
-                            let calls: Vec<CallHandle> = driver.calls.keys().copied().collect();
+                            let calls: Vec<CallHandle> = driver
+                                .calls
+                                .keys()
+                                .chain(driver.pending.keys())
+                                .copied()
+                                .collect();
                             tracing::info!(calls = calls.len(), "hanging up every call");
                             for call in calls {
                                 let _ = driver.ctx.endpoint.hangup(now, call);
@@ -181,6 +208,7 @@ pub async fn run(
             }
             _ = sleep_until(wake) => {
                 driver.ctx.endpoint.handle_timeout(std::time::Instant::now());
+                driver.answer_due();
             }
         }
         driver.drain().await;
@@ -301,6 +329,12 @@ impl Driver {
                 let _ = self.ctx.engine.send(EngineCommand::Confirmed(call));
             }
             Event::CallCancelled { call } | Event::CallEnded { call, .. } => {
+                if let Some(pending) = self.pending.remove(&call) {
+                    // Never answered: its sockets close here and its port is free again.
+                    let port = pending.call.port;
+                    drop(pending);
+                    self.release(port);
+                }
                 if self.calls.remove(&call).is_some() {
                     let _ = self.ctx.engine.send(EngineCommand::Ended(call));
                 }
@@ -409,7 +443,7 @@ impl Driver {
             name_recording,
             ..FlowConfig::default()
         };
-        let new_call = NewCall {
+        let new_call = Box::new(NewCall {
             handle,
             rtp,
             rtcp,
@@ -419,11 +453,51 @@ impl Driver {
             calling_number,
             flow,
             rtp_seed: (rng.next_u32(), rng.next_u32() as u16, rng.next_u32()),
-        };
+        });
+        let _ = self.ctx.endpoint.ringing(now, handle);
+        self.pending.insert(
+            handle,
+            PendingAnswer {
+                at: Instant::now() + ANSWER_DELAY,
+                call: new_call,
+                answer,
+                media: media_config,
+                called: call.called_number.clone(),
+            },
+        );
+    }
+
+    /// Answers the calls that have rung long enough.
+    fn answer_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<CallHandle> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.at <= now)
+            .map(|(h, _)| *h)
+            .collect();
+        for handle in due {
+            if let Some(pending) = self.pending.remove(&handle) {
+                self.answer(pending);
+            }
+        }
+    }
+
+    fn answer(&mut self, pending: PendingAnswer) {
+        let now = std::time::Instant::now();
+        let PendingAnswer {
+            call: new_call,
+            answer,
+            media: media_config,
+            called,
+            ..
+        } = pending;
+        let handle = new_call.handle;
+        let port = new_call.port;
         if self
             .ctx
             .engine
-            .send(EngineCommand::NewCall(Box::new(new_call)))
+            .send(EngineCommand::NewCall(new_call))
             .is_err()
         {
             self.release(port);
@@ -438,7 +512,7 @@ impl Driver {
             tracing::info!(
                 call = handle.value(),
                 port,
-                called = %call.called_number,
+                called = %called,
                 "call answered"
             );
             self.calls.insert(
