@@ -7,9 +7,10 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod directory;
-pub mod private_postgres;
 pub mod phone;
+pub mod private_postgres;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -222,7 +223,15 @@ impl TestStore {
     /// Starts `pinbridge serve` on a free loopback port and waits until it listens.
     pub fn serve(&self, extra: &[&str]) -> Serve {
         let mut cmd = self.command();
-        cmd.args(["serve", "--http", "127.0.0.1:0"]).args(extra);
+        cmd.args(["serve", "--http", "127.0.0.1:0"]);
+        // Tests run in parallel: every serve takes free ports unless the test names its own.
+        if !extra.contains(&"--sip-udp") {
+            cmd.args(["--sip-udp", "127.0.0.1:0"]);
+        }
+        if !extra.contains(&"--sip-tcp") {
+            cmd.args(["--sip-tcp", "127.0.0.1:0"]);
+        }
+        cmd.args(extra);
         Serve::start(cmd)
     }
 }
