@@ -7,7 +7,6 @@
 
 #![allow(dead_code)]
 
-pub mod browser;
 pub mod directory;
 pub mod phone;
 pub mod private_postgres;
