@@ -90,7 +90,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     (
         "mail_concurrency",
-        "8",
+        "16",
         "emails sent at once (SMTP connections kept open)",
     ),
     (

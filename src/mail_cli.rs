@@ -74,7 +74,7 @@ pub fn worker_settings(g: &Globals, data_dir: &Path) -> Result<(Transport, Worke
                     .get("smtp_accept_invalid_certificate", None)?
                     .unwrap_or(false),
                 timeout: seconds(g, "smtp_timeout_seconds", 30)?,
-                connections: g.sources.get("mail_concurrency", None)?.unwrap_or(8),
+                connections: g.sources.get("mail_concurrency", None)?.unwrap_or(16),
             };
             Transport::smtp(&config).map_err(|e| e.to_string())?
         }
@@ -112,7 +112,11 @@ pub fn worker_settings(g: &Globals, data_dir: &Path) -> Result<(Transport, Worke
         from_name,
         public_url: public_url.trim_end_matches('/').to_owned(),
     });
-    config.concurrency = g.sources.get("mail_concurrency", None)?.unwrap_or(8).max(1);
+    config.concurrency = g
+        .sources
+        .get("mail_concurrency", None)?
+        .unwrap_or(16)
+        .max(1);
     config.lease = seconds(g, "mail_lease_seconds", 300)?;
     config.retry = RetryPolicy {
         first_delay: seconds(g, "mail_retry_first_seconds", 30)?,

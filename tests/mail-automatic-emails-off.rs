@@ -19,12 +19,32 @@ fn automatic_emails_off_sends_only_what_is_asked_for() {
 
         let out = store.ok(&["user", "enable", "carol@contoso.example"]);
         assert!(out.contains("new PIN: "), "{out}");
-        assert!(out.contains("automatic emails are off: give the user this PIN yourself"), "{out}");
-        let reset = user_json(&store, &["set", "carol@contoso.example", "--reset-leader-pin"]);
+        assert!(
+            out.contains("automatic emails are off: give the user this PIN yourself"),
+            "{out}"
+        );
+        let reset = user_json(
+            &store,
+            &["set", "carol@contoso.example", "--reset-leader-pin"],
+        );
         let pin1 = reset["pin"].as_str().unwrap().to_owned();
-        assert!(reset["email"]["reason"].as_str().unwrap().contains("give the user this PIN yourself"));
-        store.ok(&["user", "set", "carol@contoso.example", "--reset-conference-id"]);
-        assert!(mail::list(&store, false).is_empty(), "[{}] nothing automatic is queued", store.name);
+        assert!(
+            reset["email"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("give the user this PIN yourself")
+        );
+        store.ok(&[
+            "user",
+            "set",
+            "carol@contoso.example",
+            "--reset-conference-id",
+        ]);
+        assert!(
+            mail::list(&store, false).is_empty(),
+            "[{}] nothing automatic is queued",
+            store.name
+        );
         flush(&store, &config);
         assert_eq!(smtp.count("received"), 0);
 
@@ -33,17 +53,40 @@ fn automatic_emails_off_sends_only_what_is_asked_for() {
         flush(&store, &config);
         let delivered = smtp.delivered();
         assert_eq!(delivered.len(), 1);
-        assert!(delivered[0]["subject"].as_str().unwrap().contains("your audio conferencing information"));
+        assert!(
+            delivered[0]["subject"]
+                .as_str()
+                .unwrap()
+                .contains("your audio conferencing information")
+        );
         assert!(!body(&delivered[0]).contains(&pin1) && !body(&delivered[0]).contains("PIN: "));
 
         // The explicit send with a reset: the PIN-reset email carrying the new PIN.
-        let reset = user_json(&store, &["set", "carol@contoso.example", "--send-email", "--reset-leader-pin"]);
+        let reset = user_json(
+            &store,
+            &[
+                "set",
+                "carol@contoso.example",
+                "--send-email",
+                "--reset-leader-pin",
+            ],
+        );
         let pin2 = reset["pin"].as_str().unwrap().to_owned();
         flush(&store, &config);
         let delivered = smtp.delivered();
         assert_eq!(delivered.len(), 2);
-        assert!(delivered[1]["subject"].as_str().unwrap().contains("PIN was reset"));
-        assert!(delivered[1]["text"].as_str().unwrap().contains(&format!("PIN: {pin2}")));
+        assert!(
+            delivered[1]["subject"]
+                .as_str()
+                .unwrap()
+                .contains("PIN was reset")
+        );
+        assert!(
+            delivered[1]["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("PIN: {pin2}"))
+        );
 
         // Disabling sends no notice either.
         store.ok(&["user", "disable", "carol@contoso.example"]);

@@ -18,9 +18,14 @@ fn without_smtp_emails_land_in_the_mailbox_folder() {
     assert!(line.contains(&format!("{}/", mailbox.display())), "{line}");
 
     mail::add_user(&store, "gina@contoso.example", "Gina");
-    let pin = mail::user_json(&store, &["enable", "gina@contoso.example"])["pin"].as_str().unwrap().to_owned();
+    let pin = mail::user_json(&store, &["enable", "gina@contoso.example"])["pin"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     mail::wait_until("the .eml file", Duration::from_secs(30), || {
-        mail::list(&store, false).iter().all(|r| r["status"] == "sent")
+        mail::list(&store, false)
+            .iter()
+            .all(|r| r["status"] == "sent")
     });
     let files = common::files_below(&mailbox);
     assert_eq!(files.len(), 1, "{files:?}");

@@ -15,7 +15,11 @@ use mail::{SmtpServer, wait_until};
 fn a_killed_serve_loses_nothing_and_repeats_at_most_the_message_in_flight() {
     for store in common::stores() {
         let smtp = SmtpServer::start(store.dir.path(), 0, &["--stall-first"]);
-        let config = mail::config_file(&store, smtp.port, &["mail_lease_seconds = 2", "smtp_timeout_seconds = 60"]);
+        let config = mail::config_file(
+            &store,
+            smtp.port,
+            &["mail_lease_seconds = 2", "smtp_timeout_seconds = 60"],
+        );
         mail::setup_tenant(&store);
         for n in 0..5 {
             let upn = format!("user{n}@contoso.example");
@@ -27,15 +31,25 @@ fn a_killed_serve_loses_nothing_and_repeats_at_most_the_message_in_flight() {
         // only one in flight when serve is killed.
         wait_until("the stalled DATA phase", Duration::from_secs(30), || {
             smtp.count("stalled") == 1
-                && mail::list(&store, false).iter().filter(|r| r["status"] == "sent").count() == 4
+                && mail::list(&store, false)
+                    .iter()
+                    .filter(|r| r["status"] == "sent")
+                    .count()
+                    == 4
         });
         common::signal(serve.child.id(), "KILL");
         let _ = serve.child.wait();
-        let in_flight = smtp.events().into_iter().find(|e| e["event"] == "stalled").unwrap();
+        let in_flight = smtp
+            .events()
+            .into_iter()
+            .find(|e| e["event"] == "stalled")
+            .unwrap();
 
         let serve = store.serve(&["--config", &config]);
         wait_until("every email delivered", Duration::from_secs(60), || {
-            mail::list(&store, false).iter().all(|r| r["status"] == "sent")
+            mail::list(&store, false)
+                .iter()
+                .all(|r| r["status"] == "sent")
         });
         let mut received: BTreeMap<String, usize> = BTreeMap::new();
         let mut delivered: BTreeMap<String, usize> = BTreeMap::new();
@@ -47,16 +61,27 @@ fn a_killed_serve_loses_nothing_and_repeats_at_most_the_message_in_flight() {
                 _ => {}
             }
         }
-        assert_eq!(delivered.len(), 5, "[{}] nothing lost: {delivered:?}", store.name);
+        assert_eq!(
+            delivered.len(),
+            5,
+            "[{}] nothing lost: {delivered:?}",
+            store.name
+        );
         let trace: Vec<String> = smtp
             .events()
             .iter()
             .map(|e| format!("{} {}", e["event"], e["message_id"]))
             .collect();
-        assert!(delivered.values().all(|n| *n == 1), "{delivered:?} {trace:#?}");
+        assert!(
+            delivered.values().all(|n| *n == 1),
+            "{delivered:?} {trace:#?}"
+        );
         for (id, n) in &received {
             if id.as_str() == in_flight["message_id"].as_str().unwrap() {
-                assert_eq!(*n, 2, "the in-flight message was sent again with its Message-ID");
+                assert_eq!(
+                    *n, 2,
+                    "the in-flight message was sent again with its Message-ID"
+                );
             } else {
                 assert_eq!(*n, 1, "{id} repeated");
             }

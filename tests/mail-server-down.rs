@@ -26,18 +26,27 @@ fn emails_wait_while_the_server_is_down_and_are_delivered_once_when_it_is_up() {
         wait_until("failed attempts", Duration::from_secs(30), || {
             let listed = mail::list(&store, false);
             listed.len() == 3
-                && listed.iter().all(|r| r["status"] == "queued" && r["last_error"].is_string())
+                && listed
+                    .iter()
+                    .all(|r| r["status"] == "queued" && r["last_error"].is_string())
         });
         let smtp = SmtpServer::start(store.dir.path(), port, &[]);
         wait_until("delivery", Duration::from_secs(60), || {
-            mail::list(&store, false).iter().all(|r| r["status"] == "sent")
+            mail::list(&store, false)
+                .iter()
+                .all(|r| r["status"] == "sent")
         });
         let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
         for m in smtp.delivered() {
-            *per_id.entry(m["message_id"].as_str().unwrap().to_owned()).or_default() += 1;
+            *per_id
+                .entry(m["message_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
         }
         assert_eq!(per_id.len(), 3, "[{}] {per_id:?}", store.name);
-        assert!(per_id.values().all(|n| *n == 1), "each exactly once: {per_id:?}");
+        assert!(
+            per_id.values().all(|n| *n == 1),
+            "each exactly once: {per_id:?}"
+        );
         assert_eq!(smtp.count("received"), 3);
         assert!(serve.stop().success());
     }

@@ -21,8 +21,14 @@ fn a_451_is_retried_and_the_email_delivered_once() {
         assert_eq!(report["retry_later"], 1, "[{}] {report}", store.name);
         let listed = mail::list(&store, false);
         assert_eq!(listed[0]["status"], "queued");
-        assert!(listed[0]["last_error"].as_str().unwrap().contains("451"), "{listed:?}");
-        assert_eq!(listed[0]["content_stored"], true, "kept, encrypted, for the retry");
+        assert!(
+            listed[0]["last_error"].as_str().unwrap().contains("451"),
+            "{listed:?}"
+        );
+        assert_eq!(
+            listed[0]["content_stored"], true,
+            "kept, encrypted, for the retry"
+        );
         // The retry falls due within about a second; flush until it has been delivered.
         wait_until("the retry", Duration::from_secs(30), || {
             flush(&store, &config);
@@ -30,11 +36,20 @@ fn a_451_is_retried_and_the_email_delivered_once() {
         });
         let events = smtp.events();
         let deferred: Vec<_> = events.iter().filter(|e| e["event"] == "deferred").collect();
-        let delivered: Vec<_> = events.iter().filter(|e| e["event"] == "delivered").collect();
+        let delivered: Vec<_> = events
+            .iter()
+            .filter(|e| e["event"] == "delivered")
+            .collect();
         assert_eq!((deferred.len(), delivered.len()), (1, 1));
-        assert_eq!(deferred[0]["message_id"], delivered[0]["message_id"], "the same Message-ID");
+        assert_eq!(
+            deferred[0]["message_id"], delivered[0]["message_id"],
+            "the same Message-ID"
+        );
         let listed = mail::list(&store, false);
-        assert_eq!((listed[0]["status"].as_str(), listed[0]["attempts"].as_i64()), (Some("sent"), Some(2)));
+        assert_eq!(
+            (listed[0]["status"].as_str(), listed[0]["attempts"].as_i64()),
+            (Some("sent"), Some(2))
+        );
         flush(&store, &config);
         assert_eq!(smtp.count("received"), 2, "nothing more is sent");
     }

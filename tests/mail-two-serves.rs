@@ -32,16 +32,24 @@ fn two_serves_on_one_postgres_deliver_each_email_once() {
     runtime.block_on(async {
         let app = store.app().await;
         let actor = Actor::cli("test");
-        let options = SetOptions { send_email: true, ..SetOptions::default() };
+        let options = SetOptions {
+            send_email: true,
+            ..SetOptions::default()
+        };
         for i in 0..990 {
-            let upn = pinbridge_domain::Upn::parse(&format!("user{}@contoso.example", i % 10)).unwrap();
-            app.set_user(&actor, &upn, &options, false, None).await.unwrap();
+            let upn =
+                pinbridge_domain::Upn::parse(&format!("user{}@contoso.example", i % 10)).unwrap();
+            app.set_user(&actor, &upn, &options, false, None)
+                .await
+                .unwrap();
         }
         app.store().close().await;
     });
     let first = store.serve(&["--config", &config]);
     let second = store.serve(&["--config", &config]);
-    wait_until("1,000 deliveries", Duration::from_secs(300), || smtp.count("delivered") >= 1000);
+    wait_until("1,000 deliveries", Duration::from_secs(300), || {
+        smtp.count("delivered") >= 1000
+    });
     wait_until("the outbox to record them", Duration::from_secs(60), || {
         let listed = store.json(&["mail", "list", "--limit", "2000"]);
         let rows = listed.as_array().cloned().unwrap_or_default();
@@ -49,7 +57,9 @@ fn two_serves_on_one_postgres_deliver_each_email_once() {
     });
     let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
     for m in smtp.delivered() {
-        *per_id.entry(m["message_id"].as_str().unwrap().to_owned()).or_default() += 1;
+        *per_id
+            .entry(m["message_id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     assert_eq!(per_id.len(), 1000);
     let repeated: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();

@@ -15,7 +15,8 @@ Behaviours for the tests:
   --defer-once         answer 451 to the first attempt of each Message-ID;
   --reject SUBSTRING   answer 550 to messages for recipients containing SUBSTRING;
   --stall-first        never answer the first message's DATA phase;
-  --tls-cert/--tls-key offer STARTTLS with this certificate and require it.
+  --tls-cert/--tls-key offer STARTTLS with this certificate and require it;
+  --light              record only the event and Message-ID (for throughput runs).
 """
 
 import argparse
@@ -23,6 +24,7 @@ import asyncio
 import email
 import email.policy
 import json
+import re
 import ssl
 import sys
 
@@ -59,6 +61,12 @@ class Recorder:
         self.log.flush()
 
     async def handle_DATA(self, server, session, envelope):
+        if self.args.light:
+            found = re.search(rb"^Message-ID: *(<[^>]*>)", envelope.content, re.M | re.I)
+            message_id = found.group(1).decode() if found else None
+            self.log.write(json.dumps({"event": "delivered", "message_id": message_id}) + "\n")
+            self.log.flush()
+            return "250 2.0.0 OK"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         message_id = message.get("Message-ID")
         self.write("received", envelope, message)
@@ -87,6 +95,7 @@ async def main():
     parser.add_argument("--stall-first", action="store_true")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
+    parser.add_argument("--light", action="store_true")
     args = parser.parse_args()
 
     recorder = Recorder(args)

@@ -82,6 +82,10 @@ impl SmtpServer {
         SmtpServer { child, port, log }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every event so far, in order.
     pub fn events(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -113,7 +117,10 @@ impl Drop for SmtpServer {
 /// Writes a config file that sends mail to the SMTP server on `port` over plain SMTP,
 /// retrying after about a second; `extra` lines are added as they are.
 pub fn config_file(store: &TestStore, port: u16, extra: &[&str]) -> String {
-    let path = store.dir.path().join(format!("mail-{}.toml", crate::common::random_hex(4)));
+    let path = store
+        .dir
+        .path()
+        .join(format!("mail-{}.toml", crate::common::random_hex(4)));
     let mut text = format!(
         "smtp_host = \"127.0.0.1\"\nsmtp_port = {port}\npublic_url = \"{PUBLIC_URL}\"\n\
          mail_from = \"conferencing@contoso.example\"\nmail_retry_first_seconds = 1\n"
@@ -132,9 +139,23 @@ pub fn config_file(store: &TestStore, port: u16, extra: &[&str]) -> String {
 /// A tenant with a display name that needs escaping, 12-digit PINs, a toll and a
 /// toll-free number.
 pub fn setup_tenant(store: &TestStore) {
-    store.ok(&["tenant", "set", "--pin-length", "12", "--display-name", TENANT]);
+    store.ok(&[
+        "tenant",
+        "set",
+        "--pin-length",
+        "12",
+        "--display-name",
+        TENANT,
+    ]);
     store.ok(&["number", "add", TOLL]);
-    store.ok(&["number", "add", TOLL_FREE, "--toll-free", "--language", "fr-FR"]);
+    store.ok(&[
+        "number",
+        "add",
+        TOLL_FREE,
+        "--toll-free",
+        "--language",
+        "fr-FR",
+    ]);
 }
 
 /// Adds a user with a mailbox at their UPN.

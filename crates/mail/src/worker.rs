@@ -93,7 +93,7 @@ impl WorkerConfig {
             message,
             retry: RetryPolicy::default(),
             lease: Duration::from_secs(300),
-            concurrency: 8,
+            concurrency: 16,
             batch_size: 64,
             poll_interval: Duration::from_secs(1),
         }
@@ -136,12 +136,15 @@ pub struct Worker {
     store: Store,
     transport: Arc<Transport>,
     config: Arc<WorkerConfig>,
+    /// Serialises this process's outcome writes on SQLite: concurrent writers would
+    /// otherwise wait in SQLite's busy handler, which sleeps in steps of milliseconds.
+    sqlite_writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| millis(d))
+        .map_or(0, millis)
 }
 
 fn jitter() -> f64 {
@@ -154,6 +157,7 @@ impl Worker {
             store,
             transport: Arc::new(transport),
             config: Arc::new(config),
+            sqlite_writes: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -237,6 +241,10 @@ impl Worker {
         };
         let result = self.transport.send(&message, &mail.message_id).await;
         drop(message);
+        let _write_turn = match store.backend() {
+            pinbridge_store::Backend::Sqlite => Some(self.sqlite_writes.lock().await),
+            pinbridge_store::Backend::Postgres => None,
+        };
         let recorded = match result {
             Ok(()) => {
                 tracing::debug!(id = mail.id, kind = mail.kind.as_str(), message_id = %mail.message_id, "email delivered");
