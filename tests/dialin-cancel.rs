@@ -16,6 +16,12 @@ fn cancel_before_the_answer() {
         SippCaller::start_scenario("caller", &bridge.sip_udp, bridge.number, "127.0.0.1", "cancel.xml");
     let status = caller.wait_exit(Duration::from_secs(30));
     assert!(
+        !caller.logged("cancel answered CSeq: 1 INVITE"),
+        "pinbridge answered the INVITE with 200 before the CANCEL could act: a call is \
+         answered at once, with no ringing phase, so no caller can cancel before the answer\n{}",
+        caller.report()
+    );
+    assert!(
         status.is_some_and(|s| s.success()),
         "the CANCEL scenario failed ({status:?})\n{}",
         caller.report()

@@ -581,6 +581,7 @@ pub struct SippCaller {
     pub sip_port: u16,
     pub media_port: u16,
     pub local_ip: String,
+    more_keys_asked: std::cell::Cell<bool>,
 }
 
 impl SippCaller {
@@ -711,6 +712,7 @@ impl SippCaller {
             sip_port,
             media_port,
             local_ip: local_ip.to_owned(),
+            more_keys_asked: std::cell::Cell::new(false),
         }
     }
 
@@ -811,11 +813,18 @@ impl SippCaller {
         wait_for("the first keys typed", Duration::from_secs(60), || {
             self.logged("keys1 sent").then_some(())
         });
+        self.more_keys_asked.set(true);
         self.tell("MESSAGE");
     }
 
-    /// Hangs up: the scenario sends BYE.
+    /// Hangs up: the scenario sends BYE, once the keys it was typing are typed (SIPp
+    /// takes a request during a pause as unexpected and aborts the call).
     pub fn hang_up(&self) {
+        let typed = |stage: &str| self.logged(&format!("{stage} sent"));
+        wait_for("the keys typed", Duration::from_secs(60), || {
+            let more_asked = self.more_keys_asked.get();
+            (typed("keys1") && (!more_asked || typed("keys2"))).then_some(())
+        });
         self.tell("NOTIFY");
     }
 
