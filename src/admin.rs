@@ -211,8 +211,8 @@ pub struct NumberAddArgs {
     #[arg(long, default_value = "en-US", value_parser = |s: &str| LanguageTag::parse(s))]
     language: LanguageTag,
     /// Up to four more languages, comma-separated (fr-FR,de-DE).
-    #[arg(long, value_name = "LIST", value_parser = |s: &str| ServiceNumber::parse_languages(s))]
-    alternate_languages: Option<Vec<LanguageTag>>,
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = |s: &str| LanguageTag::parse(s.trim()))]
+    alternate_languages: Vec<LanguageTag>,
 }
 
 fn number_json(n: &ServiceNumber) -> Value {
@@ -236,7 +236,7 @@ pub async fn number(g: &Globals, cmd: NumberCommand) -> Result {
                 a.number,
                 kind,
                 a.language,
-                a.alternate_languages.unwrap_or_default(),
+                a.alternate_languages,
             ))?;
             let app = g.open().await?;
             parsed(app.add_number(&actor(), &number).await)?;
@@ -455,7 +455,7 @@ fn email_json(decision: &Option<EmailDecision>) -> Value {
             json!({"status": "queued", "kind": kind.as_str(), "to": to.as_str()})
         }
         Some(EmailDecision::NotSent { kind, reason }) => {
-            json!({"status": "not-sent", "kind": kind.as_str(), "reason": reason.explain()})
+            json!({"status": "not-sent", "kind": kind.as_str(), "reason": reason.explain(*kind)})
         }
     }
 }
@@ -464,7 +464,7 @@ fn email_line(decision: &EmailDecision) -> String {
     match decision {
         EmailDecision::Queue { kind, to } => format!("{} email queued for {to}", kind.as_str()),
         EmailDecision::NotSent { kind, reason } => {
-            format!("no {} email: {}", kind.as_str(), reason.explain())
+            format!("no {} email: {}", kind.as_str(), reason.explain(*kind))
         }
     }
 }

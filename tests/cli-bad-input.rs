@@ -161,3 +161,24 @@ fn errors_never_echo_a_password_or_a_pin() {
         "{err}"
     );
 }
+
+#[test]
+fn numbers_take_a_language_and_up_to_four_more() {
+    let store = common::sqlite();
+    let added = store.json(&[
+        "number",
+        "add",
+        "+33155550100",
+        "--language",
+        "fr-FR",
+        "--alternate-languages",
+        "en-US, de-de",
+    ]);
+    assert_eq!(added["primary_language"], "fr-FR");
+    assert_eq!(
+        added["alternate_languages"],
+        serde_json::json!(["en-US", "de-DE"])
+    );
+    let listed = store.json(&["number", "list"]);
+    assert_eq!(listed[0], added);
+}

@@ -83,13 +83,19 @@ pub enum NotSentReason {
 }
 
 impl NotSentReason {
-    /// What an admin is told.
-    pub fn explain(self) -> &'static str {
-        match self {
-            Self::AutomaticEmailsOff => {
-                "automatic emails are off: give the user this PIN yourself (where no PIN was issued, tell them of the change)"
+    /// What an admin is told when `kind` was not sent: with automatic emails off, the
+    /// admin passes the information on by hand.
+    pub fn explain(self, kind: EmailKind) -> &'static str {
+        match (self, kind.carries_pin()) {
+            (Self::AutomaticEmailsOff, true) => {
+                "automatic emails are off: give the user this PIN yourself"
             }
-            Self::NoAddress => "the user has no mailbox and no override address: nothing was sent",
+            (Self::AutomaticEmailsOff, false) => {
+                "automatic emails are off: tell the user of this change yourself"
+            }
+            (Self::NoAddress, _) => {
+                "the user has no mailbox and no override address: nothing was sent"
+            }
         }
     }
 }
