@@ -278,7 +278,7 @@ fn email_status(d: &EmailDecision) -> EmailStatus {
             status: "not-sent".into(),
             kind: kind.as_str().into(),
             to: None,
-            reason: Some(reason.explain().into()),
+            reason: Some(reason.explain(*kind).into()),
         },
     }
 }

@@ -828,7 +828,7 @@ fn email_text(decision: Option<&EmailDecision>) -> Option<String> {
             format!(
                 "The {} email was not sent: {}.",
                 kind.as_str(),
-                reason.explain()
+                reason.explain(*kind)
             )
         }
     })
