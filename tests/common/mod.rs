@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod directory;
 pub mod phone;
 pub mod private_postgres;
