@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 
 use crate::Globals;
 
+use crate::output::{format_utc_millis, print_fields, print_json, print_table};
+
 type Result<T = ()> = std::result::Result<T, String>;
 
 fn parsed<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
@@ -33,42 +35,6 @@ fn actor() -> Actor {
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unnamed".into());
     Actor::cli(&name)
-}
-
-fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
-
-/// Prints rows as aligned columns under a header.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(header.iter().map(|h| h.to_string()).collect());
-    for row in rows {
-        line(row.clone());
-    }
-}
-
-fn print_fields(fields: &[(&str, String)]) {
-    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (k, v) in fields {
-        println!("{k:<width$}  {v}");
-    }
 }
 
 fn read_password_stdin() -> Result<String> {
@@ -655,27 +621,6 @@ pub struct AuditArgs {
     user: Option<Upn>,
 }
 
-fn format_ms(ms: i64) -> String {
-    // UTC date and time from Unix milliseconds (civil-from-days, proleptic Gregorian).
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 pub async fn audit(g: &Globals, a: AuditArgs) -> Result {
     let app = g.open().await?;
     let records = parsed(
@@ -692,7 +637,7 @@ pub async fn audit(g: &Globals, a: AuditArgs) -> Result {
             .map(|r| {
                 json!({
                     "id": r.id,
-                    "at": format_ms(r.at_ms),
+                    "at": format_utc_millis(r.at_ms),
                     "at_ms": r.at_ms,
                     "actor": r.actor.as_str(),
                     "action": r.action.as_str(),
@@ -707,7 +652,7 @@ pub async fn audit(g: &Globals, a: AuditArgs) -> Result {
             .iter()
             .map(|r| {
                 vec![
-                    format_ms(r.at_ms),
+                    format_utc_millis(r.at_ms),
                     r.actor.as_str().into(),
                     r.action.as_str().into(),
                     dash(&r.target),
@@ -718,16 +663,4 @@ pub async fn audit(g: &Globals, a: AuditArgs) -> Result {
         print_table(&["WHEN", "WHO", "WHAT", "USER", "DETAIL"], &rows);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_ms;
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(format_ms(0), "1970-01-01 00:00:00Z");
-        assert_eq!(format_ms(1_795_651_200_000), "2026-11-25 00:00:00Z");
-        assert_eq!(format_ms(951_782_400_000), "2000-02-29 00:00:00Z");
-    }
 }

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::Globals;
 
+use crate::output::{format_utc_millis, print_table};
+
 type Result<T = ()> = std::result::Result<T, String>;
 
 #[derive(Subcommand)]
@@ -126,50 +128,8 @@ pub fn worker_settings(g: &Globals, data_dir: &Path) -> Result<(Transport, Worke
     Ok((transport, config))
 }
 
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(header.iter().map(|h| h.to_string()).collect());
-    for row in rows {
-        line(row.clone());
-    }
-}
-
-/// UTC date and time from Unix milliseconds.
-fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn record_json(r: &MailRecord) -> Value {
-    let time = |ms: Option<i64>| ms.map_or(Value::Null, |ms| Value::from(format_ms(ms)));
+    let time = |ms: Option<i64>| ms.map_or(Value::Null, |ms| Value::from(format_utc_millis(ms)));
     json!({
         "id": r.id,
         "message_id": r.message_id,
@@ -178,8 +138,8 @@ fn record_json(r: &MailRecord) -> Value {
         "user": r.user_upn,
         "status": r.status.as_str(),
         "attempts": r.attempts,
-        "created": format_ms(r.created_at_ms),
-        "queued": format_ms(r.queued_at_ms),
+        "created": format_utc_millis(r.created_at_ms),
+        "queued": format_utc_millis(r.queued_at_ms),
         "next_attempt": time((r.status.as_str() == "queued").then_some(r.next_attempt_at_ms)),
         "sent": time(r.sent_at_ms),
         "failed": time(r.failed_at_ms),
@@ -238,8 +198,8 @@ pub async fn mail(g: &Globals, cmd: MailCommand) -> Result {
                     .iter()
                     .map(|r| {
                         let when = match (r.sent_at_ms, r.failed_at_ms) {
-                            (Some(ms), _) | (None, Some(ms)) => format_ms(ms),
-                            _ => format!("next {}", format_ms(r.next_attempt_at_ms)),
+                            (Some(ms), _) | (None, Some(ms)) => format_utc_millis(ms),
+                            _ => format!("next {}", format_utc_millis(r.next_attempt_at_ms)),
                         };
                         vec![
                             r.id.to_string(),
@@ -315,7 +275,7 @@ mod tests {
 
     #[test]
     fn formats_utc_times() {
-        assert_eq!(format_ms(0), "1970-01-01 00:00:00Z");
-        assert_eq!(format_ms(951_782_400_000), "2000-02-29 00:00:00Z");
+        assert_eq!(format_utc_millis(0), "1970-01-01 00:00:00Z");
+        assert_eq!(format_utc_millis(951_782_400_000), "2000-02-29 00:00:00Z");
     }
 }

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod mail_cli;
 mod meeting_cli;
+mod output;
 mod serve;
 mod token_cli;
 

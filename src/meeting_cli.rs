@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::Globals;
 
+use crate::output::{print_fields, print_json};
+
 type Result<T = ()> = std::result::Result<T, String>;
 
 #[derive(Subcommand)]
@@ -52,20 +54,6 @@ pub struct ShowArgs {
 
 /// The longest subject accepted.
 const MAX_SUBJECT_CHARS: usize = 200;
-
-fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
-
-fn print_fields(fields: &[(&str, String)]) {
-    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (k, v) in fields {
-        println!("{k:<width$}  {v}");
-    }
-}
 
 fn flag_text(flag: Option<bool>) -> String {
     match flag {

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod pin;
 pub mod settings;
 pub mod text;
+pub mod time;
 pub mod user;
 
 pub use audit::{Actor, AuditAction, AuditEntry};
