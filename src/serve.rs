@@ -82,43 +82,30 @@ impl std::str::FromStr for CidrList {
     }
 }
 
-/// Starts the dial-in bridge and prints where it listens. When no SIP address was
-/// configured and the default one is taken (another instance on this machine), the
-/// service runs without it and says so; a configured address that cannot be bound is an
-/// error.
+/// Starts the dial-in bridge and prints where it listens. An address that cannot be
+/// bound (another instance on 5060, say) stops `serve` with the reason.
 async fn start_bridge(
     g: &Globals,
     app: &pinbridge_app::App,
     args: SipArgs,
-) -> Result<Option<pinbridge_server::Bridge>, String> {
-    let (config, explicit) = bridge_config(g, args)?;
-    match pinbridge_server::Bridge::start(app.clone(), config).await {
-        Ok(bridge) => {
-            println!(
-                "sip listening on udp:{} tcp:{}",
-                bridge.udp_address(),
-                bridge.tcp_address()
-            );
-            Ok(Some(bridge))
-        }
-        Err(e @ pinbridge_server::BridgeError::Bind { .. }) if !explicit => {
-            tracing::error!(error = %e, "the dial-in bridge is not running; set --sip-udp and --sip-tcp");
-            Ok(None)
-        }
-        Err(e) => Err(e.to_string()),
-    }
+) -> Result<pinbridge_server::Bridge, String> {
+    let config = bridge_config(g, args)?;
+    let bridge = pinbridge_server::Bridge::start(app.clone(), config)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "sip listening on udp:{} tcp:{}",
+        bridge.udp_address(),
+        bridge.tcp_address()
+    );
+    Ok(bridge)
 }
 
-/// The bridge's settings from flags, the config file and the environment, and whether
-/// a SIP address was given explicitly.
-fn bridge_config(
-    g: &Globals,
-    args: SipArgs,
-) -> Result<(pinbridge_server::BridgeConfig, bool), String> {
+/// The bridge's settings from flags, the config file and the environment.
+fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_server::BridgeConfig, String> {
     let defaults = pinbridge_server::BridgeConfig::default();
     let sip_udp = g.sources.get("sip_udp", args.sip_udp)?;
     let sip_tcp = g.sources.get("sip_tcp", args.sip_tcp)?;
-    let explicit = sip_udp.is_some() || sip_tcp.is_some();
     let trunk_allow = if args.trunk_allow.is_empty() {
         g.sources
             .get::<CidrList>("trunk_allow", None)?
@@ -144,7 +131,7 @@ fn bridge_config(
         public_address: g.sources.get("public_address", args.public_address)?,
         rtp_timeout,
     };
-    Ok((config, explicit))
+    Ok(config)
 }
 
 pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
@@ -196,9 +183,7 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
     let mail_task = tokio::spawn(async move { worker.run(mail_stopped).await });
     let served = serve_web(g, args.web, &app, listener).await;
-    if let Some(bridge) = bridge {
-        bridge.shutdown().await;
-    }
+    bridge.shutdown().await;
     // Sends in flight finish (each SMTP command is time-limited); the rest stays queued.
     let _ = stop_mail.send(true);
     if tokio::time::timeout(std::time::Duration::from_secs(120), mail_task)
