@@ -143,16 +143,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "(none)",
         "address the web server also serves HTTPS on; needs tls_cert and tls_key",
     ),
-    (
-        "tls_cert",
-        "(none)",
-        "PEM certificate chain for HTTPS",
-    ),
-    (
-        "tls_key",
-        "(none)",
-        "PEM private key for HTTPS",
-    ),
+    ("tls_cert", "(none)", "PEM certificate chain for HTTPS"),
+    ("tls_key", "(none)", "PEM private key for HTTPS"),
     (
         "trusted_proxies",
         "(none)",
