@@ -27,6 +27,10 @@ use crate::session::{
 };
 use crate::{AppState, RouteEntry};
 
+/// A password hash checked when the account does not exist (computed once).
+static UNKNOWN_ACCOUNT_HASH: std::sync::OnceLock<Option<pinbridge_domain::PinHash>> =
+    std::sync::OnceLock::new();
+
 /// Users per page of the users list.
 const PAGE_SIZE: u32 = 50;
 /// How long a PIN reset confirmation stays usable.
@@ -334,16 +338,24 @@ async fn signin(
         Ok(upn) => store.user(&upn).await?,
         Err(_) => None,
     };
-    let verified = match user.as_ref().and_then(|u| u.password_hash.clone()) {
-        Some(hash) => {
-            let hasher = state.app.hasher().clone();
-            let password = form.password.clone().into_bytes();
-            tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
+    // An unknown account costs the same hash as a known one, so the time of the answer
+    // does not tell which accounts exist.
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let hasher = state.app.hasher().clone();
+    let password = form.password.clone().into_bytes();
+    let verified = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => hasher.verify(&password, &hash),
+        None => {
+            let dummy = UNKNOWN_ACCOUNT_HASH
+                .get_or_init(|| hasher.hash(b"no such account", &mut rand_core::OsRng).ok());
+            if let Some(hash) = dummy {
+                let _ = hasher.verify(&password, hash);
+            }
+            false
         }
-        None => false,
-    };
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
     let Some(user) = user.filter(|_| verified) else {
         store
             .record_sign_in_failure(&[account.as_str()], state.web.account_throttle)
@@ -362,6 +374,7 @@ async fn signin(
         );
     };
     store.clear_sign_in_failures(&account).await?;
+    store.purge_expired_web_state().await?;
     let secret = random_secret();
     let lifetime = state.web.session_lifetime;
     store
