@@ -152,6 +152,24 @@ where
     }
 }
 
+/// A query string whose rejections are API errors (400).
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError(Error::BadRequest(e.body_text()))),
+        }
+    }
+}
+
 /// Who calls the API: a bearer token, or a signed-in admin's browser session.
 pub struct Caller {
     pub actor: Actor,
@@ -193,6 +211,16 @@ impl FromRequestParts<AppState> for Caller {
         }
         Err(ApiError(Error::Unauthenticated))
     }
+}
+
+/// The document declares query numbers as 32-bit; larger ones are refused, not wrapped.
+fn check_int32(values: &[Option<u32>]) -> Result<(), Error> {
+    if values.iter().flatten().any(|v| *v > i32::MAX as u32) {
+        return Err(Error::BadRequest(
+            "numbers in the query must be below 2^31".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_upn(text: &str) -> Result<Upn, Error> {
@@ -439,12 +467,13 @@ pub struct AuditParams {
 
 /// The users, in UPN order.
 #[utoipa::path(get, path = "/api/v1/users", params(UsersQuery), security(("bearer" = [])),
-    responses((status = 200, body = UserList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = UserList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     _: Caller,
-    Query(q): Query<UsersQuery>,
+    ApiQuery(q): ApiQuery<UsersQuery>,
 ) -> ApiResult<Json<UserList>> {
+    check_int32(&[q.limit, q.offset])?;
     let page = state
         .app
         .store()
@@ -710,15 +739,18 @@ async fn add_number(
 
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), security(("bearer" = [])),
-    responses((status = 200, body = Vec<AuditView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Vec<AuditView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn audit(
     State(state): State<AppState>,
     _: Caller,
-    Query(q): Query<AuditParams>,
+    ApiQuery(q): ApiQuery<AuditParams>,
 ) -> ApiResult<Json<Vec<AuditView>>> {
+    check_int32(&[q.limit])?;
     let target = q
         .user
         .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
         .map(Upn::parse)
         .transpose()
         .map_err(invalid)?;
