@@ -33,7 +33,10 @@ fn callers_start_and_join_without_a_pin() {
         let heard = received_audio(&datagrams, port).samples;
         for asked in ["organiser-press-star", "enter-pin", "lobby-wait"] {
             let score = prompt_score(&prompt(asked), &heard);
-            assert!(score < 0.5, "the caller on port {port} heard {asked} ({score:.3})");
+            assert!(
+                score < 0.5,
+                "the caller on port {port} heard {asked} ({score:.3})"
+            );
         }
     }
     for call in [&mut first, &mut second, &mut third] {

@@ -15,10 +15,14 @@ fn the_caller_hangs_up() {
     let conference = bridge.meeting(&[]);
     let mut caller = bridge.call("caller", &format!("{conference}#"));
     caller.wait_answered(Duration::from_secs(30));
-    bridge.wait_state(&conference, "the caller waits in the lobby", |s| s.in_lobby() == 1);
+    bridge.wait_state(&conference, "the caller waits in the lobby", |s| {
+        s.in_lobby() == 1
+    });
     caller.hang_up();
     assert_eq!(caller.wait_end(Duration::from_secs(30)), Ending::ByCaller);
-    bridge.wait_state(&conference, "the caller leaves", |s| s.participants.is_empty());
+    bridge.wait_state(&conference, "the caller leaves", |s| {
+        s.participants.is_empty()
+    });
 }
 
 #[test]

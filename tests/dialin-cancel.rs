@@ -12,8 +12,13 @@ use common::phone::*;
 fn cancel_before_the_answer() {
     let bridge = bridge::start(&[]);
     let conference = bridge.meeting(&[]);
-    let mut caller =
-        SippCaller::start_scenario("caller", &bridge.sip_udp, bridge.number, "127.0.0.1", "cancel.xml");
+    let mut caller = SippCaller::start_scenario(
+        "caller",
+        &bridge.sip_udp,
+        bridge.number,
+        "127.0.0.1",
+        "cancel.xml",
+    );
     let status = caller.wait_exit(Duration::from_secs(30));
     assert!(
         !caller.logged("cancel answered CSeq: 1 INVITE"),

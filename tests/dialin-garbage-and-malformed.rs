@@ -32,7 +32,9 @@ fn garbage_gets_400_or_nothing_and_the_call_goes_on() {
     let capture = bridge.capture(dir.path());
     let mut caller = bridge.call("caller", &format!("{conference}#"));
     let answer = caller.wait_answered(Duration::from_secs(30));
-    bridge.wait_state(&conference, "the caller waits in the lobby", |s| s.in_lobby() == 1);
+    bridge.wait_state(&conference, "the caller waits in the lobby", |s| {
+        s.in_lobby() == 1
+    });
 
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = socket.local_addr().unwrap().port().to_string();
@@ -60,14 +62,21 @@ fn garbage_gets_400_or_nothing_and_the_call_goes_on() {
         }
     }
     // The call goes on: two more seconds of hold music after the garbage.
-    let before = received_audio(&capture.datagrams(), answer.rtp_port).samples.len();
+    let before = received_audio(&capture.datagrams(), answer.rtp_port)
+        .samples
+        .len();
     wait_for("more hold music", Duration::from_secs(60), || {
         let heard = received_audio(&capture.datagrams(), answer.rtp_port).samples;
         (heard.len() >= before + 16_000 && music_score(&heard[heard.len() - 16_000..]) > 0.8)
             .then_some(())
     });
     let state = bridge.state(&conference);
-    assert_eq!(state.participants.len(), 1, "no call from the garbage: {:?}", state.json);
+    assert_eq!(
+        state.participants.len(),
+        1,
+        "no call from the garbage: {:?}",
+        state.json
+    );
     assert_eq!(state.in_lobby(), 1);
     assert!(caller.is_running());
     caller.hang_up();

@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::phone::*;
-use pinbridge_media::analysis::goertzel_power;
 use pinbridge_media::RtpPacket;
+use pinbridge_media::analysis::goertzel_power;
 
 #[test]
 fn a_sipp_caller_receives_music_and_sends_rfc4733_keys() {
@@ -26,7 +26,10 @@ fn a_sipp_caller_receives_music_and_sends_rfc4733_keys() {
     assert_eq!(answer.rtp_port, peer.media_port);
     // Three seconds of music, then the second stage of keys, then a hang-up.
     wait_for("3 s of music", Duration::from_secs(20), || {
-        (received_audio(&capture.datagrams(), answer.rtp_port).samples.len() > 24_000)
+        (received_audio(&capture.datagrams(), answer.rtp_port)
+            .samples
+            .len()
+            > 24_000)
             .then_some(())
     });
     wait_for("the first keys sent", Duration::from_secs(20), || {
@@ -129,28 +132,40 @@ fn baresip_receives_music_and_sends_its_tone() {
     let mut phone = Baresip::start(1300.0);
     phone.dial(&format!("sip:+14255550100@{}", peer.address()));
     phone.wait_event("CALL_ESTABLISHED", Duration::from_secs(20));
-    wait_for("3 s of baresip's tone at the peer", Duration::from_secs(20), || {
-        let n: usize = capture
-            .datagrams()
-            .iter()
-            .filter(|d| RtpPacket::parse(&d.payload).is_ok_and(|p| p.payload_type == 0))
-            .count();
-        (n >= 150).then_some(())
-    });
+    wait_for(
+        "3 s of baresip's tone at the peer",
+        Duration::from_secs(20),
+        || {
+            let n: usize = capture
+                .datagrams()
+                .iter()
+                .filter(|d| RtpPacket::parse(&d.payload).is_ok_and(|p| p.payload_type == 0))
+                .count();
+            (n >= 150).then_some(())
+        },
+    );
     phone.key('5');
-    wait_for("baresip's key 5 on the wire", Duration::from_secs(20), || {
-        events_to(&capture.datagrams(), peer.media_port)
-            .iter()
-            .any(|e| e.0 == 5)
-            .then_some(())
-    });
+    wait_for(
+        "baresip's key 5 on the wire",
+        Duration::from_secs(20),
+        || {
+            events_to(&capture.datagrams(), peer.media_port)
+                .iter()
+                .any(|e| e.0 == 5)
+                .then_some(())
+        },
+    );
     phone.key('6');
     phone.hang_up();
     phone.wait_event("CALL_CLOSED", Duration::from_secs(20));
     peer.wait_done(Duration::from_secs(20));
     let heard = phone.stop();
     let datagrams = capture.stop();
-    assert!(heard.len() > 16_000, "baresip recorded {} samples", heard.len());
+    assert!(
+        heard.len() > 16_000,
+        "baresip recorded {} samples",
+        heard.len()
+    );
     let score = music_score(&heard[4000..16_000]);
     assert!(score > 0.9, "baresip's recording correlates {score}");
     // Baresip's tone, at the peer.

@@ -24,7 +24,9 @@ fn lobby_callers_hear_hold_music_and_star21_admits_them() {
         second.wait_answered(Duration::from_secs(30)).rtp_port,
     ];
     assert_ne!(ports[0], ports[1], "each call has its own RTP port");
-    let state = bridge.wait_state(&conference, "two callers in the lobby", |s| s.in_lobby() == 2);
+    let state = bridge.wait_state(&conference, "two callers in the lobby", |s| {
+        s.in_lobby() == 2
+    });
     assert!(!state.started, "{:?}", state.json);
     assert_eq!(state.in_meeting(), 0, "{:?}", state.json);
     // Each receives the music: the last two seconds it received are in the asset.
@@ -46,7 +48,12 @@ fn lobby_callers_hear_hold_music_and_star21_admits_them() {
     let state = bridge.wait_state(&conference, "the organiser joins", |s| {
         s.started && s.organisers_in_meeting() == 1
     });
-    assert_eq!(state.in_lobby(), 2, "the organiser's arrival admits nobody: {:?}", state.json);
+    assert_eq!(
+        state.in_lobby(),
+        2,
+        "the organiser's arrival admits nobody: {:?}",
+        state.json
+    );
     organiser.more_keys();
     let state = bridge.wait_state(&conference, "*21 admits both", |s| {
         s.in_lobby() == 0 && s.in_meeting() == 3

@@ -22,7 +22,10 @@ const WINDOWS: usize = 25;
 const TONE: f64 = 6000.0 * 6000.0 / 2.0;
 
 fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// The audio from `port` received from `since` on.
@@ -38,7 +41,11 @@ fn hears(stretch: &[i16], hz: f64) -> bool {
 }
 
 fn check_windows(who: &str, audio: &[i16], own: f64, others: [f64; 2], keys: &[char]) {
-    assert!(audio.len() >= WINDOW * WINDOWS, "{who} received {} samples", audio.len());
+    assert!(
+        audio.len() >= WINDOW * WINDOWS,
+        "{who} received {} samples",
+        audio.len()
+    );
     for w in 0..WINDOWS {
         let stretch = &audio[w * WINDOW..(w + 1) * WINDOW];
         for hz in others {
@@ -49,11 +56,18 @@ fn check_windows(who: &str, audio: &[i16], own: f64, others: [f64; 2], keys: &[c
             );
         }
         let mine = goertzel_power(stretch, own);
-        assert!(mine < TONE * 1e-3, "{who} hears its own {own} Hz in window {w}: {mine:.0}");
+        assert!(
+            mine < TONE * 1e-3,
+            "{who} hears its own {own} Hz in window {w}: {mine:.0}"
+        );
         for &key in keys {
             let (row, column) = dtmf_digit(key).frequencies();
-            let power = goertzel_power(stretch, row as f64) + goertzel_power(stretch, column as f64);
-            assert!(power < TONE * 1e-2, "{who} hears key {key} in window {w}: {power:.0}");
+            let power =
+                goertzel_power(stretch, row as f64) + goertzel_power(stretch, column as f64);
+            assert!(
+                power < TONE * 1e-2,
+                "{who} hears key {key} in window {w}: {power:.0}"
+            );
         }
     }
 }
@@ -93,8 +107,11 @@ fn three_real_phones_hear_each_other_but_not_themselves_nor_keys() {
             (s.len() >= WINDOW).then(|| s[s.len() - WINDOW..].to_vec())
         };
         let (sa, sb) = (last(port_a)?, last(port_b)?);
-        (hears(&sa, BARESIP_HZ) && hears(&sa, SIPP_B_HZ) && hears(&sb, BARESIP_HZ) && hears(&sb, SIPP_A_HZ))
-            .then_some(())
+        (hears(&sa, BARESIP_HZ)
+            && hears(&sa, SIPP_B_HZ)
+            && hears(&sb, BARESIP_HZ)
+            && hears(&sb, SIPP_A_HZ))
+        .then_some(())
     });
     let start = now();
     phone.key('5');
@@ -116,11 +133,29 @@ fn three_real_phones_hear_each_other_but_not_themselves_nor_keys() {
     }
     let datagrams = capture.stop();
 
-    check_windows("SIPp 450 Hz", &after(&datagrams, port_a, start), SIPP_A_HZ, [BARESIP_HZ, SIPP_B_HZ], &['5', '6', '9']);
-    check_windows("SIPp 2000 Hz", &after(&datagrams, port_b, start), SIPP_B_HZ, [BARESIP_HZ, SIPP_A_HZ], &['5', '6']);
+    check_windows(
+        "SIPp 450 Hz",
+        &after(&datagrams, port_a, start),
+        SIPP_A_HZ,
+        [BARESIP_HZ, SIPP_B_HZ],
+        &['5', '6', '9'],
+    );
+    check_windows(
+        "SIPp 2000 Hz",
+        &after(&datagrams, port_b, start),
+        SIPP_B_HZ,
+        [BARESIP_HZ, SIPP_A_HZ],
+        &['5', '6'],
+    );
     // Baresip's recording ends when it hung up, after the stretch: its last 5.2 s
     // less the final 0.2 s.
     let end = heard_by_baresip.len().saturating_sub(WINDOW);
     let begin = end.saturating_sub(WINDOW * WINDOWS);
-    check_windows("baresip", &heard_by_baresip[begin..end], BARESIP_HZ, [SIPP_A_HZ, SIPP_B_HZ], &['9']);
+    check_windows(
+        "baresip",
+        &heard_by_baresip[begin..end],
+        BARESIP_HZ,
+        [SIPP_A_HZ, SIPP_B_HZ],
+        &['9'],
+    );
 }

@@ -26,7 +26,9 @@ fn the_organiser_calling_a_running_meeting_gets_star21() {
     early.wait_answered(Duration::from_secs(30));
     bridge.wait_state(&conference, "the first caller waits", |s| s.in_lobby() == 1);
     first.more_keys();
-    bridge.wait_state(&conference, "*21 admits the first caller", |s| s.in_meeting() == 2);
+    bridge.wait_state(&conference, "*21 admits the first caller", |s| {
+        s.in_meeting() == 2
+    });
     first.hang_up();
     assert_eq!(first.wait_end(Duration::from_secs(30)), Ending::ByCaller);
     let state = bridge.wait_state(&conference, "the organiser leaves", |s| {

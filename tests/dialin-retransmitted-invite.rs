@@ -37,7 +37,10 @@ fn a_retransmitted_invite_is_not_a_second_call() {
         .filter(|l| l.to_ascii_lowercase().starts_with("to:"))
         .filter_map(|l| l.split(";tag=").nth(1).map(|t| t.trim().to_owned()))
         .collect();
-    assert!(to_tags.len() <= 1, "more than one dialog: {to_tags:?}\n{messages}");
+    assert!(
+        to_tags.len() <= 1,
+        "more than one dialog: {to_tags:?}\n{messages}"
+    );
     let ports: std::collections::BTreeSet<&str> = messages
         .lines()
         .filter_map(|l| l.trim().strip_prefix("m=audio "))

@@ -541,6 +541,8 @@ pub struct CallerConfig {
     pub tone_hz: Option<f32>,
     /// The caller's own address (127.0.0.1 unless a test calls from elsewhere).
     pub local_ip: String,
+    /// SIP over TCP (to pinbridge's TCP address) instead of UDP.
+    pub tcp: bool,
 }
 
 impl CallerConfig {
@@ -552,6 +554,7 @@ impl CallerConfig {
             method: KeyMethod::Rfc4733,
             tone_hz: None,
             local_ip: "127.0.0.1".to_owned(),
+            tcp: false,
         }
     }
 }
@@ -582,6 +585,9 @@ pub struct SippCaller {
     pub media_port: u16,
     pub local_ip: String,
     more_keys_asked: std::cell::Cell<bool>,
+    tcp: bool,
+    /// The test's connections to a TCP SIPp, kept open for the call.
+    connections: std::cell::RefCell<Vec<TcpStream>>,
 }
 
 impl SippCaller {
@@ -652,6 +658,7 @@ impl SippCaller {
             &config.local_ip,
             dir,
             "caller.xml",
+            config.tcp,
         )
     }
 
@@ -671,7 +678,7 @@ impl SippCaller {
         std::fs::write(dir.path().join("send.ulaw"), ulaw(&[0i16; 8000])).unwrap();
         std::fs::copy(format!("{SIPP_DIR}/{scenario}"), dir.path().join(scenario))
             .unwrap_or_else(|e| panic!("{scenario}: {e}"));
-        Self::spawn(name, target, service, local_ip, dir, scenario)
+        Self::spawn(name, target, service, local_ip, dir, scenario, false)
     }
 
     /// Starts SIPp with a scenario already in `dir` (for the scenarios of one test).
@@ -682,8 +689,9 @@ impl SippCaller {
         local_ip: &str,
         dir: tempfile::TempDir,
         scenario: &str,
+        tcp: bool,
     ) -> SippCaller {
-        let sip_port = free_udp_port();
+        let sip_port = free_port_block(1);
         let media_port = free_port_block(4);
         let proc = Proc::spawn(
             &format!("sipp {name}"),
@@ -691,7 +699,8 @@ impl SippCaller {
                 .current_dir(dir.path())
                 .args(["-sf", scenario, "-i", local_ip, "-mi", local_ip])
                 .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
-                .args(["-m", "1", "-l", "1", "-nostdin", "-t", "u1", "-s", service])
+                .args(["-m", "1", "-l", "1", "-nostdin", "-s", service])
+                .args(["-t", if tcp { "t1" } else { "u1" }])
                 .args(["-trace_logs", "-log_file", "log.txt"])
                 .args(["-trace_err", "-error_file", "errors.txt"])
                 .args(["-trace_msg", "-message_file", "messages.txt"])
@@ -713,6 +722,8 @@ impl SippCaller {
             media_port,
             local_ip: local_ip.to_owned(),
             more_keys_asked: std::cell::Cell::new(false),
+            tcp,
+            connections: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -790,9 +801,10 @@ impl SippCaller {
         let answer = self.answer().expect("the call was answered");
         let socket = UdpSocket::bind((self.local_ip.as_str(), 0)).expect("bind");
         let port = socket.local_addr().unwrap().port();
+        let transport = if self.tcp { "TCP" } else { "UDP" };
         let request = format!(
             "{method} sip:caller@{ip}:{sp} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK-test-{method}-{port}\r\n\
+             Via: SIP/2.0/{transport} {ip}:{port};branch=z9hG4bK-test-{method}-{port}\r\n\
              From: <sip:test@{ip}>;tag=test{port}\r\n\
              To: <sip:caller@{ip}>\r\n\
              Call-ID: {cid}\r\n\
@@ -803,9 +815,16 @@ impl SippCaller {
             sp = self.sip_port,
             cid = answer.call_id,
         );
-        socket
-            .send_to(request.as_bytes(), (self.local_ip.as_str(), self.sip_port))
-            .expect("send to SIPp");
+        if self.tcp {
+            let mut stream = TcpStream::connect((self.local_ip.as_str(), self.sip_port))
+                .expect("connect to SIPp");
+            stream.write_all(request.as_bytes()).expect("send to SIPp");
+            self.connections.borrow_mut().push(stream);
+        } else {
+            socket
+                .send_to(request.as_bytes(), (self.local_ip.as_str(), self.sip_port))
+                .expect("send to SIPp");
+        }
     }
 
     /// Types the second stage of keys (`CallerConfig::more_keys`).
