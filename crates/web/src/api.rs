@@ -474,6 +474,14 @@ async fn list_users(
     ApiQuery(q): ApiQuery<UsersQuery>,
 ) -> ApiResult<Json<UserList>> {
     check_int32(&[q.limit, q.offset])?;
+    if q.search
+        .as_deref()
+        .is_some_and(|t| t.chars().any(char::is_control))
+    {
+        return Err(ApiError(Error::BadRequest(
+            "the search must not contain control characters".into(),
+        )));
+    }
     let page = state
         .app
         .store()

@@ -320,7 +320,7 @@ async fn signin(
     Form(form): Form<SignInForm>,
 ) -> Result<Response> {
     let store = state.app.store();
-    let account = format!("account:{}", form.upn.trim().to_lowercase());
+    let account = account_subject(&form.upn);
     let address = format!("address:{}", ctx.client);
     let subjects = [account.as_str(), address.as_str()];
     let next = local_path(form.next.as_deref());
@@ -397,6 +397,19 @@ async fn signin(
         set_cookie(SESSION_COOKIE, &secret, lifetime.as_secs() as i64, ctx.tls),
     );
     Ok(response)
+}
+
+/// The throttle subject of an account as typed at sign-in: lower case, without control
+/// characters, at most 320 characters (the longest address).
+fn account_subject(upn: &str) -> String {
+    let clean: String = upn
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(320)
+        .collect();
+    format!("account:{clean}")
 }
 
 async fn signout(
@@ -659,7 +672,11 @@ async fn users_page(
     Admin(s): Admin,
     Query(q): Query<UsersQuery>,
 ) -> Result<Response> {
-    let search = q.q.unwrap_or_default();
+    let search: String =
+        q.q.unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
     let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
     let result = state
@@ -1000,7 +1017,7 @@ async fn user_clear_lock(
 ) -> Result<Response> {
     let upn = parse_upn(&upn)?;
     state.app.user(&upn).await?;
-    let subject = format!("account:{}", upn.as_str().to_lowercase());
+    let subject = account_subject(upn.as_str());
     let cleared = state.app.store().clear_sign_in_failures(&subject).await?;
     Ok(back_to_edit(
         &upn,
@@ -1489,11 +1506,12 @@ async fn locks_clear(
     Admin(_): Admin,
     Form(form): Form<ClearLockForm>,
 ) -> Result<Response> {
-    if !state
-        .app
-        .store()
-        .clear_sign_in_failures(&form.subject)
-        .await?
+    if form.subject.chars().any(char::is_control)
+        || !state
+            .app
+            .store()
+            .clear_sign_in_failures(&form.subject)
+            .await?
     {
         return Err(Error::NotFound);
     }

@@ -233,3 +233,11 @@ async fn unknown_paths_and_bad_forms_are_plain_errors() {
     assert!(missing.status.is_client_error(), "{}", missing.status);
     assert_eq!(before, h.snapshot().await);
 }
+
+/// Control characters in the typed user name are a failed sign-in, never a server error.
+#[tokio::test]
+async fn a_user_name_with_a_nul_byte_is_a_failed_sign_in() {
+    let h = Harness::new().await;
+    let reply = h.sign_in("a\0b@contoso.example", "whatever it is").await;
+    assert_eq!(reply.expect_err("refused").status, StatusCode::UNAUTHORIZED);
+}
