@@ -1,13 +1,13 @@
 //! Acceptance 2: two callers arrive before the start: both wait in the lobby and both
 //! receive the hold music (a stretch of the RTP each received correlates with
-//! `assets/music/hold.wav`); the organiser joins with the PIN and presses *21: both move
+//! `assets/music/hold.wav`) after the lobby announcement; the organiser joins with the PIN and presses *21: both move
 //! into the meeting (`meeting show --json`).
 
 mod common;
 
 use std::time::Duration;
 
-use common::phone::bridge;
+use common::phone::bridge::{self, Bridge};
 use common::phone::*;
 
 #[test]
@@ -40,6 +40,10 @@ fn lobby_callers_hear_hold_music_and_star21_admits_them() {
                     .then_some(())
             },
         );
+    }
+    // Each was told before being put in the lobby.
+    for port in ports {
+        Bridge::wait_prompt(&capture, port, "lobby-wait");
     }
     let mut config = CallerConfig::new(bridge.number, &bridge.organiser_keys(&conference));
     config.more_keys = "*21".into();

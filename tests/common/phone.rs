@@ -5,6 +5,29 @@
 //!
 //! Calls are told apart by pinbridge's RTP port for the call (from its SDP answer,
 //! which the SIPp scenario logs), never by the caller's address.
+//!
+//! What SIPp 3.6 (Debian `sip-tester`) and baresip 1.0 do here, which the harness
+//! relies on:
+//! - `rtp_stream="file,-1,0"` sends a raw µ-law file in a loop from the `-mp` port, and
+//!   `play_pcap_audio` sends from that same port only when the SDP offer says
+//!   `[media_port]` (with `[rtpstream_audio_port]` the pcap goes out from port 0). Both
+//!   send to the address in the answer's SDP. Relative file names are relative to
+//!   SIPp's working directory, so each caller runs in a temporary directory.
+//! - The DTMF pcaps in /usr/share/sip-tester/ carry one fixed RTP timestamp per digit
+//!   and SIPp replays RTP headers as they are: the same digit twice is a duplicate
+//!   event. The harness writes its own pcap per stage of keys instead, with fresh
+//!   timestamps and sequence numbers ([`rfc4733_pcap`]).
+//! - One pcap plays per call at a time (a second `play_pcap_audio` cuts the first
+//!   short), and a request arriving during `<pause>` aborts the call as unexpected: the
+//!   scenario pauses for the typing time and the test asks for more keys or a hang-up
+//!   only after the scenario logged that the keys were typed.
+//! - SIPp sends every response to the call's remote side (pinbridge), whatever the
+//!   Via says, so the test's MESSAGE/NOTIFY to SIPp get no response.
+//! - baresip: `aufile` as the source needs an 8 kHz mono 16-bit WAV (`ausine` only
+//!   does 48 kHz stereo); `aubridge` serves as a player that plays nowhere; `sndfile`
+//!   writes `dump-<time>-dec.wav` (what it received, decoded) in `snd_path`; the
+//!   `menu` module gives ctrl_tcp its `dial`, `sndcode`, `hangup` and `quit` commands;
+//!   SIGTERM waits for calls to end, `quit` does not.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream, UdpSocket};
@@ -1076,10 +1099,7 @@ fn read_netstrings(mut stream: TcpStream, tx: mpsc::Sender<serde_json::Value>) {
             Ok(n) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
-        loop {
-            let Some(colon) = buf.iter().position(|&b| b == b':') else {
-                break;
-            };
+        while let Some(colon) = buf.iter().position(|&b| b == b':') {
             let Ok(len) = std::str::from_utf8(&buf[..colon])
                 .unwrap_or("x")
                 .parse::<usize>()
@@ -1091,10 +1111,10 @@ fn read_netstrings(mut stream: TcpStream, tx: mpsc::Sender<serde_json::Value>) {
             }
             let body = buf[colon + 1..colon + 1 + len].to_vec();
             buf.drain(..colon + 1 + len + 1);
-            if let Ok(value) = serde_json::from_slice(&body) {
-                if tx.send(value).is_err() {
-                    return;
-                }
+            if let Ok(value) = serde_json::from_slice(&body)
+                && tx.send(value).is_err()
+            {
+                return;
             }
         }
     }
