@@ -152,3 +152,51 @@ async fn self_service_reset_shows_the_pin_once_and_sends_no_email() {
         .await;
     assert!(audit.body.contains("user.pin_reset_by_self"));
 }
+
+/// With automatic emails off, the page with the new PIN says that no email went out
+/// and why, and nothing is queued.
+#[tokio::test]
+async fn with_emails_off_the_page_says_no_email_was_sent() {
+    let h = Harness::new().await;
+    h.app
+        .update_tenant_settings(
+            &pinbridge_domain::Actor::system(),
+            &pinbridge_domain::settings::TenantSettingsChange {
+                automatically_send_emails: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let admin = h
+        .sign_in(ADMIN, ADMIN_PASSWORD)
+        .await
+        .ok()
+        .expect("admin signs in");
+    let confirm = h
+        .get(&format!("/admin/users/{USER}/reset-pin"), &admin)
+        .await;
+    let fields = [
+        ("csrf", confirm.hidden("csrf")),
+        ("token", confirm.hidden("token")),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox")
+            .fetch_one(h.app.store().pool())
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    let done = h
+        .post_form(&format!("/admin/users/{USER}/reset-pin"), &admin, &fields)
+        .await;
+    assert!(pin_in(&done.body).chars().all(|c| c.is_ascii_digit()));
+    assert!(done.body.contains("was not sent"), "{}", done.body);
+    assert!(
+        done.body.contains("automatic emails are off"),
+        "{}",
+        done.body
+    );
+    assert_eq!(before, count().await, "an email was queued with emails off");
+}
