@@ -79,6 +79,8 @@ fn garbage_gets_400_or_nothing_and_the_call_goes_on() {
     );
     assert_eq!(state.in_lobby(), 1);
     assert!(caller.is_running());
+    assert_eq!(bridge.metric("pinbridge_calls_answered_total"), 1.0);
+    assert_eq!(bridge.metric("pinbridge_active_calls"), 1.0);
     caller.hang_up();
     assert_eq!(caller.wait_end(Duration::from_secs(30)), Ending::ByCaller);
     capture.stop();

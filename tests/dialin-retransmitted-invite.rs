@@ -59,6 +59,8 @@ fn a_retransmitted_invite_is_not_a_second_call() {
         vec![answer.rtp_port],
         "one call sends media to the caller"
     );
+    assert_eq!(bridge.metric("pinbridge_calls_answered_total"), 1.0);
+    assert_eq!(bridge.metric("pinbridge_active_calls"), 1.0);
     caller.hang_up();
     assert_eq!(caller.wait_end(Duration::from_secs(30)), Ending::ByCaller);
     capture.stop();

@@ -35,6 +35,8 @@ fn an_invite_from_outside_the_allow_list_gets_403() {
     let state = bridge.state(&conference);
     assert_eq!(state.participants.len(), 1, "{:?}", state.json);
     assert!(allowed.is_running(), "{}", allowed.report());
+    assert_eq!(bridge.metric("pinbridge_calls_answered_total"), 1.0);
+    assert_eq!(bridge.metric("pinbridge_active_calls"), 1.0);
     allowed.hang_up();
     assert_eq!(allowed.wait_end(Duration::from_secs(30)), Ending::ByCaller);
 }

@@ -27,5 +27,6 @@ fn three_wrong_pins_end_the_call() {
     let state = bridge.state(&conference);
     assert!(!state.started, "{:?}", state.json);
     assert!(state.participants.is_empty(), "{:?}", state.json);
+    assert_eq!(bridge.metric("pinbridge_pin_failures_total"), 3.0);
     capture.stop();
 }

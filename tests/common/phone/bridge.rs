@@ -296,3 +296,19 @@ pub fn organiser_starts_the_meeting(method: KeyMethod) {
     });
     capture.stop();
 }
+
+impl Bridge {
+    /// A value of `/metrics` (Prometheus text), e.g. `pinbridge_active_calls`.
+    pub fn metric(&self, name: &str) -> f64 {
+        let (status, body) = super::super::http_get(&self.serve.http, "/metrics");
+        assert_eq!(status, 200, "/metrics: {body}");
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (key, value) = l.rsplit_once(' ')?;
+                (key == name || key.starts_with(&format!("{name}{{")))
+                    .then(|| value.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
+    }
+}
