@@ -147,6 +147,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver (Debian package chromium-driver)");
+        let mut driver = driver;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -154,10 +155,11 @@ impl Browser {
             if ready {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not become ready"
-            );
+            if Instant::now() >= deadline {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                panic!("chromedriver did not become ready");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         let profile = tempfile::Builder::new()
@@ -182,7 +184,6 @@ impl Browser {
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
         }}});
         let (status, reply) = http(port, "POST", "/session", Some(&capabilities));
-        let mut driver = driver;
         if status != 200 {
             let _ = driver.kill();
             let _ = driver.wait();
