@@ -1,7 +1,7 @@
 //! Acceptance: audio is really mixed among real clients. Three participants in one
 //! meeting (anonymous start, so nobody waits): a baresip phone sending a 1100 Hz tone
 //! (aufile) and recording what it receives (sndfile), and two SIPp callers sending 450 Hz
-//! and 2000 Hz (rtp_stream), whose received RTP is captured. Over five seconds, in every
+//! (PCMU) and 2000 Hz (PCMA only) with rtp_stream, whose received RTP is captured. Over five seconds, in every
 //! 200 ms window, each receives both other tones and not its own. Meanwhile baresip
 //! presses 5 and 6 and one SIPp caller presses 9 (RFC 4733): nobody hears those keys.
 
@@ -85,6 +85,8 @@ fn three_real_phones_hear_each_other_but_not_themselves_nor_keys() {
     let mut b_config = CallerConfig::new(bridge.number, &keys);
     b_config.tone_hz = Some(SIPP_B_HZ as f32);
     b_config.more_keys = "9".into();
+    // One caller speaks A-law only: the mix reaches it transcoded.
+    b_config.codec = Some(pinbridge_media::Codec::Pcma);
     let mut a = bridge.call_with("SIPp 450 Hz", a_config);
     let mut b = bridge.call_with("SIPp 2000 Hz", b_config);
     let port_a = a.wait_answered(Duration::from_secs(30)).rtp_port;
@@ -132,6 +134,8 @@ fn three_real_phones_hear_each_other_but_not_themselves_nor_keys() {
         assert_eq!(call.wait_end(Duration::from_secs(30)), Ending::ByCaller);
     }
     let datagrams = capture.stop();
+    assert_eq!(received_audio(&datagrams, port_a).payload_types, vec![0]);
+    assert_eq!(received_audio(&datagrams, port_b).payload_types, vec![8]);
 
     check_windows(
         "SIPp 450 Hz",

@@ -566,6 +566,8 @@ pub struct CallerConfig {
     pub local_ip: String,
     /// SIP over TCP (to pinbridge's TCP address) instead of UDP.
     pub tcp: bool,
+    /// The only codec offered; `None` offers PCMU and PCMA (and sends PCMU).
+    pub codec: Option<Codec>,
 }
 
 impl CallerConfig {
@@ -578,6 +580,7 @@ impl CallerConfig {
             tone_hz: None,
             local_ip: "127.0.0.1".to_owned(),
             tcp: false,
+            codec: None,
         }
     }
 }
@@ -624,7 +627,24 @@ impl SippCaller {
             Some(hz) => tone(hz, 20),
             None => vec![0i16; 8000],
         };
-        std::fs::write(dir.path().join("send.ulaw"), ulaw(&send)).unwrap();
+        let send_codec = config.codec.unwrap_or(Codec::Pcmu);
+        let encoded: Vec<u8> = send.iter().map(|&s| send_codec.encode_sample(s)).collect();
+        std::fs::write(dir.path().join("send.g711"), encoded).unwrap();
+        let offered: Vec<Codec> = match config.codec {
+            Some(codec) => vec![codec],
+            None => vec![Codec::Pcmu, Codec::Pcma],
+        };
+        let pts: Vec<String> = offered
+            .iter()
+            .map(|c| c.payload_type().to_string())
+            .collect();
+        let rtpmaps: Vec<String> = offered
+            .iter()
+            .map(|c| {
+                let name = if *c == Codec::Pcmu { "PCMU" } else { "PCMA" };
+                format!("      a=rtpmap:{} {name}/8000", c.payload_type())
+            })
+            .collect();
         let template =
             std::fs::read_to_string(format!("{SIPP_DIR}/caller.xml")).expect("caller.xml");
         let mut cseq = 2;
@@ -672,7 +692,10 @@ impl SippCaller {
         let scenario = template
             .replace("@KEYS1@", &keys1)
             .replace("@KEYS2@", &keys2)
-            .replace("@BYE_CSEQ@", &cseq.to_string());
+            .replace("@BYE_CSEQ@", &cseq.to_string())
+            .replace("@AUDIO_PTS@", &pts.join(" "))
+            .replace("@AUDIO_RTPMAPS@", &rtpmaps.join("\n"))
+            .replace("@SEND_PT@", &send_codec.payload_type().to_string());
         std::fs::write(dir.path().join("caller.xml"), scenario).unwrap();
         Self::spawn(
             name,
