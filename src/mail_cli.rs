@@ -268,14 +268,3 @@ pub async fn mail(g: &Globals, cmd: MailCommand) -> Result {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::format_ms;
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(format_utc_millis(0), "1970-01-01 00:00:00Z");
-        assert_eq!(format_utc_millis(951_782_400_000), "2000-02-29 00:00:00Z");
-    }
-}

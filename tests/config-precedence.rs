@@ -79,7 +79,9 @@ fn bad_configuration_is_a_one_line_error() {
     std::fs::write(dir.join("broken.toml"), "data_dir = \n").expect("write");
     std::fs::write(dir.join("badvalue.toml"), "http = \"not an address\"\n").expect("write");
     let some_key = "ab".repeat(32);
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, what the error must say)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--config", "typo.toml", "tenant", "show"],
             vec![],
