@@ -58,11 +58,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "(none)",
         "SMTP user name; set together with smtp_password to authenticate",
     ),
-    (
-        "smtp_password",
-        "(none)",
-        "SMTP password",
-    ),
+    ("smtp_password", "(none)", "SMTP password"),
     (
         "smtp_ca_file",
         "(none)",
