@@ -29,7 +29,7 @@ mod tests {
     #[test]
     fn formats_utc_times() {
         assert_eq!(format_utc_millis(0), "1970-01-01 00:00:00Z");
-        assert_eq!(format_utc_millis(1_795_651_200_000), "2026-11-25 00:00:00Z");
+        assert_eq!(format_utc_millis(1_795_564_800_000), "2026-11-25 00:00:00Z");
         assert_eq!(format_utc_millis(951_782_400_000), "2000-02-29 00:00:00Z");
         assert_eq!(format_utc_millis(-1), "1969-12-31 23:59:59Z");
     }
