@@ -235,3 +235,18 @@ impl Sources {
 pub fn env_name(key: &str) -> String {
     format!("PINBRIDGE_{}", key.to_ascii_uppercase())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The configuration reference lists every key, so none goes undocumented.
+    #[test]
+    fn the_reference_documents_every_key() {
+        let reference = include_str!("../docs/configuration.md");
+        for (key, _, _) in super::KEYS {
+            assert!(
+                reference.contains(&format!("`{key}`")),
+                "docs/configuration.md does not document {key}"
+            );
+        }
+    }
+}
