@@ -214,27 +214,9 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
+/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SSZ` (UTC).
 fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    pinbridge_domain::time::format_utc_millis(ms)
 }
 
 // ---- sign-in -----------------------------------------------------------------------
@@ -1522,7 +1504,10 @@ async fn locks_clear(
 mod tests {
     #[test]
     fn times_are_formatted_in_utc() {
-        assert_eq!(super::format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(super::format_time(1_700_000_000_000), "2023-11-14 22:13:20");
+        assert_eq!(super::format_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(
+            super::format_time(1_700_000_000_000),
+            "2023-11-14 22:13:20Z"
+        );
     }
 }
