@@ -29,7 +29,7 @@ fn parsed<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| e.to_string())
 }
 
-fn actor() -> Actor {
+pub(crate) fn actor() -> Actor {
     // The operating-system account running the command, as the shell names it.
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))

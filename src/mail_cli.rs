@@ -231,7 +231,7 @@ pub async fn mail(g: &Globals, cmd: MailCommand) -> Result {
         MailCommand::Retry(args) => {
             let retry = app
                 .store()
-                .retry_failed_mail(args.id)
+                .retry_failed_mail(&crate::admin::actor(), args.id)
                 .await
                 .map_err(|e| e.to_string())?;
             let r = &retry.record;

@@ -66,6 +66,11 @@ fn a_550_fails_the_email_which_is_listed_and_retryable() {
             out.contains("--reset-leader-pin"),
             "the admin is told the PIN is not in it: {out}"
         );
+        let audit = store.json(&["audit", "--limit", "1"]);
+        assert_eq!(
+            audit[0]["action"], "email.retried",
+            "the retry is audited: {audit}"
+        );
         let report = flush(&store, &config);
         assert_eq!(report["delivered"], 1, "{report}");
         let delivered = smtp.delivered();

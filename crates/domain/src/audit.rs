@@ -49,10 +49,11 @@ pub enum AuditAction {
     ConferenceInfoSent,
     TenantSettingsChanged,
     NumberRegistered,
+    EmailRetried,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::UserAdded,
         Self::UserEnabled,
         Self::UserDisabled,
@@ -67,6 +68,7 @@ impl AuditAction {
         Self::ConferenceInfoSent,
         Self::TenantSettingsChanged,
         Self::NumberRegistered,
+        Self::EmailRetried,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +87,7 @@ impl AuditAction {
             Self::ConferenceInfoSent => "user.conference_info_sent",
             Self::TenantSettingsChanged => "tenant.settings_changed",
             Self::NumberRegistered => "number.registered",
+            Self::EmailRetried => "email.retried",
         }
     }
 

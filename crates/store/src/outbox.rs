@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
+use pinbridge_domain::audit::{Actor, AuditAction, AuditEntry};
 use pinbridge_domain::email::EmailKind;
 use pinbridge_domain::{EmailAddress, Pin, ServiceNumber, TenantSettings, Upn, User};
 use rand_core::RngCore;
@@ -536,7 +537,7 @@ impl Store {
     /// Queues a failed email again, with the same Message-ID. Its content was erased
     /// when it failed, so it is written anew from the user's current data, to the
     /// user's current recipient, and without a PIN (see the module documentation).
-    pub async fn retry_failed_mail(&self, id: i64) -> Result<MailRetry> {
+    pub async fn retry_failed_mail(&self, actor: &Actor, id: i64) -> Result<MailRetry> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM outbox WHERE id = $1{}",
@@ -606,6 +607,12 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        let entry = AuditEntry::new(
+            AuditAction::EmailRetried,
+            Some(&upn),
+            format!("{} email {id} queued again for {to}", record.kind.as_str()),
+        );
+        Self::append_audit(&mut tx, actor, &[entry]).await?;
         tx.commit().await?;
         let record = self
             .mail_message(id)
