@@ -107,22 +107,21 @@ async fn measure(store: &Store, label: &str, query: UserQuery) {
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = ServerKey::generate(&mut rand_core::OsRng);
+    sqlx::any::install_default_drivers();
+    // On PostgreSQL the bench works in a schema of its own, dropped at the end.
+    let mut cleanup = None;
     let (location, backend) = match std::env::var("DATABASE_URL") {
         Ok(url) => {
             let schema = format!("bench_{}", std::process::id());
-            let setup =
-                Store::open(&Location::Url(url.clone()), &key, &OpenOptions::default()).await;
-            drop(setup);
             let admin = sqlx::AnyPool::connect(&url).await.expect("connect");
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&admin)
                 .await
                 .expect("schema");
             let sep = if url.contains('?') { '&' } else { '?' };
-            (
-                Location::Url(format!("{url}{sep}options=-c%20search_path%3D{schema}")),
-                "PostgreSQL",
-            )
+            let location = Location::Url(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+            cleanup = Some((admin, schema));
+            (location, "PostgreSQL")
         }
         Err(_) => (Location::DataDir(dir.path().to_path_buf()), "SQLite"),
     };
@@ -177,4 +176,11 @@ async fn main() {
         page(Some("nobody"), 0),
     )
     .await;
+    store.close().await;
+    if let Some((admin, schema)) = cleanup {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .expect("drop the bench schema");
+    }
 }
