@@ -145,6 +145,7 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let signals = StopSignals::install()?;
 
     let http: SocketAddr = g
         .sources
@@ -182,7 +183,7 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     println!("mail goes to {mail_destination}");
     let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
     let mail_task = tokio::spawn(async move { worker.run(mail_stopped).await });
-    let served = serve_web(g, args.web, &app, listener).await;
+    let served = serve_web(g, args.web, &app, listener, signals).await;
     bridge.shutdown().await;
     // Sends in flight finish (each SMTP command is time-limited); the rest stays queued.
     let _ = stop_mail.send(true);
@@ -198,19 +199,30 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Ctrl-C and SIGTERM, registered as `serve` starts, so that a signal arriving while it
+/// is still starting up stops it cleanly too instead of killing it.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<Self, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch =
+            |kind, name: &str| signal(kind).map_err(|e| format!("cannot watch {name}: {e}"));
+        Ok(Self {
+            interrupt: watch(SignalKind::interrupt(), "SIGINT")?,
+            terminate: watch(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
+    /// Returns once either signal has arrived since `install`.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("Ctrl-C: stopping"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM: stopping"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
     }
 }
 
@@ -221,6 +233,7 @@ async fn serve_web(
     args: WebArgs,
     app: &pinbridge_app::App,
     http: tokio::net::TcpListener,
+    signals: StopSignals,
 ) -> Result<(), String> {
     let trusted_proxies = if args.trusted_proxy.is_empty() {
         g.sources
@@ -241,7 +254,7 @@ async fn serve_web(
     let key = g.sources.get("tls_key", args.tls_key)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.wait().await;
         let _ = stop.send(true);
     });
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

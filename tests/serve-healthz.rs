@@ -41,3 +41,17 @@ fn healthz_is_503_while_postgresql_is_stopped() {
     assert_eq!((status, body.trim()), (200, "ok"));
     assert!(serve.stop().success());
 }
+
+/// A SIGTERM that arrives while serve is still starting (its web socket bound, the
+/// bridge and the mail worker not yet running) stops it cleanly too: the signal
+/// handlers are in place before anything is announced. (Regression: it used to kill
+/// the process, as the demo test saw now and then.)
+#[test]
+fn sigterm_during_start_up_stops_serve_cleanly() {
+    for _ in 0..5 {
+        let store = common::sqlite();
+        let serve = store.serve(&[]);
+        let status = serve.stop();
+        assert!(status.success(), "serve exited with {status}");
+    }
+}
