@@ -25,7 +25,8 @@ use crate::output::{format_utc_millis, print_fields, print_json, print_table};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-fn parsed<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
+/// A fallible step's error as the one-line message every command prints.
+pub(crate) fn parsed<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| e.to_string())
 }
 

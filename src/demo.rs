@@ -14,9 +14,7 @@ use pinbridge_domain::{
 use pinbridge_store::UserQuery;
 use rand_core::RngCore;
 
-fn v<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
-}
+use crate::admin::parsed;
 
 /// A password of 20 characters from an alphabet without look-alikes.
 fn generate_password() -> String {
@@ -32,56 +30,59 @@ fn generate_password() -> String {
 }
 
 pub async fn seed(app: &App, http: SocketAddr) -> Result<(), String> {
-    let existing = v(app
-        .store()
-        .list_users(&UserQuery {
-            search: None,
-            limit: 1,
-            offset: 0,
-        })
-        .await)?;
+    let existing = parsed(
+        app.store()
+            .list_users(&UserQuery {
+                search: None,
+                limit: 1,
+                offset: 0,
+            })
+            .await,
+    )?;
     if existing.total > 0 {
         println!("--demo: the store already has users; nothing seeded");
         return Ok(());
     }
     let actor = Actor::system();
-    v(app
-        .update_tenant_settings(
+    parsed(
+        app.update_tenant_settings(
             &actor,
             &TenantSettingsChange {
-                display_name: Some(v(DisplayName::parse("Contoso (demo)"))?),
+                display_name: Some(parsed(DisplayName::parse("Contoso (demo)"))?),
                 ..Default::default()
             },
         )
-        .await)?;
-    let toll = v(E164::parse("+14255550100"))?;
-    let toll_free = v(E164::parse("+18005550100"))?;
+        .await,
+    )?;
+    let toll = parsed(E164::parse("+14255550100"))?;
+    let toll_free = parsed(E164::parse("+18005550100"))?;
     for (number, kind) in [
         (&toll, NumberKind::Toll),
         (&toll_free, NumberKind::TollFree),
     ] {
-        let n = v(ServiceNumber::new(
+        let n = parsed(ServiceNumber::new(
             number.clone(),
             kind,
             LanguageTag::default(),
             vec![],
         ))?;
-        v(app.add_number(&actor, &n).await)?;
+        parsed(app.add_number(&actor, &n).await)?;
     }
     let password = generate_password();
-    let admin = v(Upn::parse("admin@contoso.example"))?;
-    v(app
-        .add_user(
+    let admin = parsed(Upn::parse("admin@contoso.example"))?;
+    parsed(
+        app.add_user(
             &actor,
             AddUser {
                 upn: admin.clone(),
-                display_name: v(DisplayName::parse("Demo Admin"))?,
-                primary_smtp_address: Some(v(EmailAddress::parse("admin@contoso.example"))?),
+                display_name: parsed(DisplayName::parse("Demo Admin"))?,
+                primary_smtp_address: Some(parsed(EmailAddress::parse("admin@contoso.example"))?),
                 role: Role::Admin,
                 password: Some(password.clone()),
             },
         )
-        .await)?;
+        .await,
+    )?;
     println!("pinbridge demo tenant \"Contoso (demo)\"");
     println!("  admin:     {admin}  password: {password}  (shown only now)");
     println!("  numbers:   {toll} (toll), {toll_free} (toll-free)");
@@ -91,15 +92,15 @@ pub async fn seed(app: &App, http: SocketAddr) -> Result<(), String> {
         ("carol@contoso.example", "Carol Example (no mailbox)", false),
     ];
     for (upn, name, mailbox) in people {
-        let upn = v(Upn::parse(upn))?;
-        v(app
-            .add_user(
+        let upn = parsed(Upn::parse(upn))?;
+        parsed(
+            app.add_user(
                 &actor,
                 AddUser {
                     upn: upn.clone(),
-                    display_name: v(DisplayName::parse(name))?,
+                    display_name: parsed(DisplayName::parse(name))?,
                     primary_smtp_address: if mailbox {
-                        Some(v(EmailAddress::parse(upn.as_str()))?)
+                        Some(parsed(EmailAddress::parse(upn.as_str()))?)
                     } else {
                         None
                     },
@@ -107,12 +108,13 @@ pub async fn seed(app: &App, http: SocketAddr) -> Result<(), String> {
                     password: None,
                 },
             )
-            .await)?;
+            .await,
+        )?;
         let options = EnableOptions {
             toll_free_service_number: Some(toll_free.clone()),
             ..Default::default()
         };
-        let outcome = v(app.enable_user(&actor, &upn, &options).await)?;
+        let outcome = parsed(app.enable_user(&actor, &upn, &options).await)?;
         let c = &outcome.user.conferencing;
         let pin = outcome.new_pin.as_ref().map_or("-", |p| p.pin.reveal());
         println!(
