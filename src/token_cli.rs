@@ -1,5 +1,6 @@
 //! `pinbridge token`: bearer tokens for the REST API. A token is printed once, when it
-//! is created; the store keeps only its SHA-256.
+//! is created; the store keeps only its SHA-256. Creating and revoking are audited
+//! (`api_token.created`, `api_token.revoked`), by the token's name only.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -49,7 +50,11 @@ pub async fn run(g: &Globals, command: TokenCommand) -> Result<(), String> {
             check_name(&name)?;
             let secret = format!("pb_{}", pinbridge_web::session::random_secret());
             let token = store
-                .create_api_token(&name, &pinbridge_web::session::secret_hash(&secret))
+                .create_api_token(
+                    &crate::admin::actor(),
+                    &name,
+                    &pinbridge_web::session::secret_hash(&secret),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             if g.json {
@@ -84,7 +89,7 @@ pub async fn run(g: &Globals, command: TokenCommand) -> Result<(), String> {
         }
         TokenCommand::Revoke { name } => {
             if !store
-                .revoke_api_token(&name)
+                .revoke_api_token(&crate::admin::actor(), &name)
                 .await
                 .map_err(|e| e.to_string())?
             {

@@ -5,6 +5,7 @@
 //! are kept as SHA-256 hashes (they are long random values, so a fast hash is enough),
 //! and the caller hashes them before they reach this module.
 
+use pinbridge_domain::audit::{Actor, AuditAction, AuditEntry};
 use pinbridge_domain::{Upn, User, UserId};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -191,14 +192,67 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets the failures of a subject: after a successful sign-in, or when an admin
-    /// clears a lock. Returns whether there was anything to forget.
+    /// Forgets the failures of a subject after a successful sign-in. Returns whether
+    /// there was anything to forget. An admin clearing a lock uses
+    /// [`Store::clear_sign_in_lock`], which is audited.
     pub async fn clear_sign_in_failures(&self, subject: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM sign_in_throttle WHERE subject = $1")
             .bind(subject)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// An admin clears the failures (and the lock, if any) of a subject, and the audit
+    /// log records it in the same transaction. Returns whether there was anything to
+    /// clear; nothing cleared is not audited.
+    ///
+    /// Subjects are the web layer's throttle keys: `account:NAME` (the name as typed at
+    /// sign-in) or `address:IP`. The entry names a client address, and an account only
+    /// as the target user when the name is a user principal name: a name that is not
+    /// one is kept out of the audit log, since people type other things (passwords
+    /// included) into a user-name field.
+    pub async fn clear_sign_in_lock(&self, actor: &Actor, subject: &str) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT failures, locked_until_ms FROM sign_in_throttle WHERE subject = $1{}",
+            self.for_update()
+        )))
+        .bind(subject)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let failures: i64 = row.try_get("failures")?;
+        let locked_until: Option<i64> = row.try_get("locked_until_ms")?;
+        sqlx::query("DELETE FROM sign_in_throttle WHERE subject = $1")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+        let state = if locked_until.is_some_and(|t| t > now) {
+            "sign-in lock cleared"
+        } else {
+            "failed sign-ins cleared (not locked)"
+        };
+        let (target, whom) = match subject.split_once(':') {
+            Some(("account", name)) => match Upn::parse(name) {
+                Ok(upn) => (Some(upn), "of the account".to_owned()),
+                Err(_) => (None, "of an account name that is not a UPN".to_owned()),
+            },
+            Some(("address", address)) => (None, format!("of client address {address}")),
+            _ => (None, "of an unknown subject".to_owned()),
+        };
+        let entry = AuditEntry::new(
+            AuditAction::SignInLockCleared,
+            target.as_ref(),
+            format!("{state} {whom} after {failures} failed sign-ins"),
+        );
+        Self::append_audit(&mut tx, actor, &[entry]).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The subjects locked now.
@@ -279,11 +333,18 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a new API token by its hash.
-    pub async fn create_api_token(&self, name: &str, token_hash: &str) -> Result<ApiToken> {
+    /// Stores a new API token by its hash, and audits its creation (by name; the
+    /// token and its hash are never in the entry).
+    pub async fn create_api_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        token_hash: &str,
+    ) -> Result<ApiToken> {
+        let mut tx = self.begin_write().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM api_tokens WHERE name = $1")
             .bind(name)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *tx)
             .await?;
         if exists.is_some() {
             return Err(StoreError::Invalid(format!(
@@ -294,13 +355,23 @@ impl Store {
             .bind(name)
             .bind(token_hash)
             .bind(now_ms())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        self.api_tokens()
-            .await?
-            .into_iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| StoreError::Database("the new token vanished".into()))
+        let row = sqlx::query(
+            "SELECT id, name, created_at_ms, last_used_at_ms, revoked_at_ms FROM api_tokens WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        let token = token_from_row(&row)?;
+        let entry = AuditEntry::new(
+            AuditAction::ApiTokenCreated,
+            None,
+            format!("API token {name:?} created"),
+        );
+        Self::append_audit(&mut tx, actor, &[entry]).await?;
+        tx.commit().await?;
+        Ok(token)
     }
 
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
@@ -312,16 +383,29 @@ impl Store {
         rows.iter().map(token_from_row).collect()
     }
 
-    /// Revokes a token by name; false if there is no such unrevoked token.
-    pub async fn revoke_api_token(&self, name: &str) -> Result<bool> {
+    /// Revokes a token by name, and audits it; false (and nothing audited) if there is
+    /// no such unrevoked token.
+    pub async fn revoke_api_token(&self, actor: &Actor, name: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_at_ms = $1 WHERE name = $2 AND revoked_at_ms IS NULL",
         )
         .bind(now_ms())
         .bind(name)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let entry = AuditEntry::new(
+            AuditAction::ApiTokenRevoked,
+            None,
+            format!("API token {name:?} revoked"),
+        );
+        Self::append_audit(&mut tx, actor, &[entry]).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The unrevoked token with this hash, noting its use.

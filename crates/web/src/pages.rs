@@ -994,13 +994,17 @@ async fn user_set_password(
 
 async fn user_clear_lock(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(s): Admin,
     Path(upn): Path<String>,
 ) -> Result<Response> {
     let upn = parse_upn(&upn)?;
     state.app.user(&upn).await?;
     let subject = account_subject(upn.as_str());
-    let cleared = state.app.store().clear_sign_in_failures(&subject).await?;
+    let cleared = state
+        .app
+        .store()
+        .clear_sign_in_lock(&actor_of(&s), &subject)
+        .await?;
     Ok(back_to_edit(
         &upn,
         if cleared { "lock-cleared" } else { "no-lock" },
@@ -1485,14 +1489,14 @@ struct ClearLockForm {
 
 async fn locks_clear(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(s): Admin,
     Form(form): Form<ClearLockForm>,
 ) -> Result<Response> {
     if form.subject.chars().any(char::is_control)
         || !state
             .app
             .store()
-            .clear_sign_in_failures(&form.subject)
+            .clear_sign_in_lock(&actor_of(&s), &form.subject)
             .await?
     {
         return Err(Error::NotFound);

@@ -13,7 +13,11 @@ async fn harness() -> Harness {
     let h = Harness::new().await;
     h.app
         .store()
-        .create_api_token("api-test", &pinbridge_web::session::secret_hash(TOKEN))
+        .create_api_token(
+            &pinbridge_domain::Actor::system(),
+            "api-test",
+            &pinbridge_web::session::secret_hash(TOKEN),
+        )
         .await
         .unwrap();
     h
@@ -198,7 +202,11 @@ async fn authentication_failures_are_401_and_403() {
         assert!(v["error"]["message"].is_string());
     }
     // A revoked token is refused.
-    h.app.store().revoke_api_token("api-test").await.unwrap();
+    h.app
+        .store()
+        .revoke_api_token(&pinbridge_domain::Actor::system(), "api-test")
+        .await
+        .unwrap();
     let (s, _) = call(&h, Method::GET, "/api/v1/users", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // A signed-in user who is not an admin is forbidden; an admin's session works.

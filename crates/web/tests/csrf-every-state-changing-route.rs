@@ -27,6 +27,7 @@ async fn every_state_changing_route_refuses_forged_requests() {
     h.app
         .store()
         .create_api_token(
+            &pinbridge_domain::Actor::system(),
             "csrf-test",
             &pinbridge_web::session::secret_hash(token_secret),
         )

@@ -4,6 +4,8 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{ADMIN, ADMIN_PASSWORD, Harness, USER, USER_PASSWORD};
+use pinbridge_domain::AuditAction;
+use pinbridge_store::AuditQuery;
 
 #[tokio::test]
 async fn pages_need_a_session_and_admin_pages_need_an_admin() {
@@ -145,6 +147,108 @@ async fn repeated_failures_lock_the_account_until_an_admin_clears_it() {
         .await
         .ok()
         .expect("alice signs in again");
+
+    // The admin's clearing is in the audit log, by whom and for whom; the successful
+    // sign-in that followed is not an admin action and adds nothing.
+    let audit = h.app.store().audit(&audit_query()).await.unwrap();
+    let cleared: Vec<_> = audit
+        .iter()
+        .filter(|r| r.action == AuditAction::SignInLockCleared)
+        .collect();
+    assert_eq!(cleared.len(), 1, "{audit:?}");
+    assert_eq!(cleared[0].actor.as_str(), ADMIN);
+    assert_eq!(cleared[0].target.as_ref().map(|u| u.as_str()), Some(USER));
+    assert!(
+        cleared[0].detail.contains("sign-in lock cleared")
+            && cleared[0].detail.contains("5 failed sign-ins"),
+        "{}",
+        cleared[0].detail
+    );
+    assert_eq!(audit[0].action, AuditAction::SignInLockCleared, "{audit:?}");
+
+    // Nothing to clear: nothing audited.
+    let reply = h
+        .post_form(
+            &format!("/admin/users/{USER}/clear-lock"),
+            &admin,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(reply.location().ends_with("done=no-lock"));
+    let after = h.app.store().audit(&audit_query()).await.unwrap();
+    assert_eq!(after.len(), audit.len(), "clearing nothing was audited");
+    let page = h
+        .get("/admin/audit?action=sign_in.lock_cleared", &admin)
+        .await;
+    assert!(page.body.contains("sign_in.lock_cleared"), "{}", page.body);
+}
+
+fn audit_query() -> AuditQuery {
+    AuditQuery {
+        limit: 1000,
+        target: None,
+    }
+}
+
+#[tokio::test]
+async fn a_lock_cleared_on_the_locks_page_is_audited_without_the_name_typed() {
+    let h = Harness::new().await;
+    // Someone types a password into the user-name field five times.
+    let typed = "Hunter2-secret-passphrase";
+    for _ in 0..5 {
+        let reply = h.sign_in(typed, "whatever").await.expect_err("refused");
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let admin = h
+        .sign_in(ADMIN, ADMIN_PASSWORD)
+        .await
+        .ok()
+        .expect("admin signs in");
+    let subject = format!("account:{}", typed.to_lowercase());
+    let locks = h.get("/admin/sign-in-locks", &admin).await;
+    assert!(locks.body.contains(&subject), "{}", locks.body);
+    let csrf = h.csrf(&admin).await;
+    let reply = h
+        .post_form(
+            "/admin/sign-in-locks/clear",
+            &admin,
+            &[("csrf", &csrf), ("subject", &subject)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert!(h.app.store().sign_in_locks().await.unwrap().is_empty());
+
+    let audit = h.app.store().audit(&audit_query()).await.unwrap();
+    let entry = &audit[0];
+    assert_eq!(entry.action, AuditAction::SignInLockCleared);
+    assert_eq!(entry.actor.as_str(), ADMIN);
+    assert_eq!(entry.target, None);
+    assert!(
+        entry.detail.contains("an account name that is not a UPN"),
+        "{}",
+        entry.detail
+    );
+    for r in &audit {
+        assert!(
+            !r.detail.to_lowercase().contains("hunter2"),
+            "the name typed reached the audit log: {}",
+            r.detail
+        );
+    }
+
+    // A subject with no lock: 404, nothing audited.
+    let reply = h
+        .post_form(
+            "/admin/sign-in-locks/clear",
+            &admin,
+            &[("csrf", &csrf), ("subject", &subject)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.app.store().audit(&audit_query()).await.unwrap().len(),
+        audit.len()
+    );
 }
 
 #[tokio::test]
