@@ -307,6 +307,27 @@ impl Browser {
         }
     }
 
+    /// Waits until the page source satisfies `check` and returns that source. Use it
+    /// whenever the source is read after a navigation or a form submission: the
+    /// address changes when the new page commits, before its document has loaded.
+    pub fn wait_for_source(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let source = self.source();
+            if check(&source) {
+                return source;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "the page never showed {what}: at {}, its source was:\n{}",
+                    self.url(),
+                    excerpt(&source)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The browser's cookies as (name, value).
     pub fn cookies(&self) -> Vec<(String, String)> {
         self.command("GET", "/cookie", None)
@@ -348,6 +369,19 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The body of a page source, tags and all, cut to its last 2,000 characters (where a
+/// page's message or error is).
+fn excerpt(source: &str) -> String {
+    const MAX_CHARS: usize = 2000;
+    let body = source.find("<body").map_or(source, |i| &source[i..]);
+    let chars = body.chars().count();
+    if chars <= MAX_CHARS {
+        return body.to_owned();
+    }
+    let tail: String = body.chars().skip(chars - MAX_CHARS).collect();
+    format!("…{tail}")
 }
 
 fn decode_base64(text: &str) -> Vec<u8> {
