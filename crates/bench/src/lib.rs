@@ -1,0 +1,42 @@
+//! The dial-in bridge's load harness, `pinbridge-load`.
+//!
+//! One run ([`run::run`]) prepares a fresh data directory with the `pinbridge` CLI
+//! (tenant, service number, organiser, meetings), starts `pinbridge serve` pinned to one
+//! core, drives callers through the real caller flow from the other core (SIPp with the
+//! committed scenarios of `sipp/`, or the [`native`] generator), measures pinbridge over
+//! a steady-state window (CPU from `/proc/PID/stat`, memory from `/proc/PID/status`,
+//! counters from `/metrics`), checks that the callers hear audio, hangs up, stops
+//! `serve` by its PID and returns a [`run::Record`] with every raw figure.
+//!
+//! BENCHMARKS.md ("Bridge load harness") has the method and the commands.
+
+pub mod audio;
+pub mod batch;
+pub mod directory;
+pub mod native;
+pub mod pcap;
+pub mod process;
+pub mod report;
+pub mod run;
+pub mod serve;
+pub mod sipp;
+
+pub use run::{Config, GeneratorKind, Record, SetupRate, run};
+
+/// Why a run could not be made or measured: one sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(pub String);
+
+impl Error {
+    pub fn new(message: impl Into<String>) -> Error {
+        Error(message.into())
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}

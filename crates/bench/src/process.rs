@@ -1,0 +1,302 @@
+//! Processes the harness starts, stopped by their PID, the cores they are pinned to, and
+//! what `/proc` says about them (CPU time, resident memory).
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use crate::Error;
+
+/// A child process stopped by its PID: SIGTERM, then SIGKILL after a bounded wait. It is
+/// also stopped (SIGKILL) when dropped, so an early return never leaves it running.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Starts `cmd`; on a machine that has them, pinned to `core` with `taskset -c`.
+    pub fn spawn(name: &str, cmd: Command, core: Option<usize>) -> Result<Proc, Error> {
+        let mut cmd = match core {
+            Some(core) => {
+                let mut pinned = Command::new("taskset");
+                pinned.arg("-c").arg(core.to_string());
+                pinned.arg(cmd.get_program()).args(cmd.get_args());
+                if let Some(dir) = cmd.get_current_dir() {
+                    pinned.current_dir(dir);
+                }
+                for (key, value) in cmd.get_envs() {
+                    match value {
+                        Some(value) => pinned.env(key, value),
+                        None => pinned.env_remove(key),
+                    };
+                }
+                pinned
+            }
+            None => cmd,
+        };
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::new(format!("cannot start {name}: {e}")))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            child,
+            status: None,
+        })
+    }
+
+    /// The process ID. `taskset` executes the program in its own process, so this is the
+    /// program's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's standard output, once.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// The child's standard error, once.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// Whether it has exited, without waiting.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM by PID, up to `grace` for the exit, then SIGKILL. Returns how it ended and
+    /// whether SIGKILL was needed.
+    pub fn stop(&mut self, grace: Duration) -> (Option<ExitStatus>, bool) {
+        if let Some(status) = self.exited() {
+            return (Some(status), false);
+        }
+        signal(self.pid(), libc::SIGTERM);
+        if let Some(status) = self.wait_exit(grace) {
+            return (Some(status), false);
+        }
+        signal(self.pid(), libc::SIGKILL);
+        (self.wait_exit(Duration::from_secs(10)), true)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            signal(self.pid(), libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends `sig` to one process by its PID.
+pub fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill(2) with a PID of a child this harness started and a valid signal.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// How many cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Pins the calling process (every thread it starts later too) to `core`.
+pub fn pin_self(core: usize) -> Result<(), Error> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it, and
+    // sched_setaffinity reads it for the calling process (pid 0).
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "cannot pin the harness to core {core}: {}",
+            std::io::Error::last_os_error()
+        )))
+    }
+}
+
+/// Clock ticks per second, the unit of `/proc/PID/stat`'s CPU times.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as u64 } else { 100 }
+}
+
+/// CPU time of a process (all its threads), user and system, in clock ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTicks {
+    pub user: u64,
+    pub system: u64,
+}
+
+impl CpuTicks {
+    pub fn total(self) -> u64 {
+        self.user + self.system
+    }
+
+    /// The later reading, or this one when the later one is lower (a process or thread
+    /// that ended reads as zero).
+    pub fn max(self, other: CpuTicks) -> CpuTicks {
+        if other.total() >= self.total() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// `utime` and `stime` of `/proc/PID/stat` (fields 14 and 15).
+pub fn cpu_ticks(pid: u32) -> Result<CpuTicks, Error> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::new(format!("cannot read {path}: {e}")))?;
+    parse_stat(&text).ok_or_else(|| Error::new(format!("cannot parse {path}: {text:?}")))
+}
+
+fn parse_stat(text: &str) -> Option<CpuTicks> {
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime is field 14, stime field 15.
+    Some(CpuTicks {
+        user: fields.get(11)?.parse().ok()?,
+        system: fields.get(12)?.parse().ok()?,
+    })
+}
+
+/// CPU time of one thread of this process (`/proc/self/task/TID/stat`); zero when the
+/// thread is gone.
+pub fn thread_cpu_ticks(tid: u64) -> CpuTicks {
+    if tid == 0 {
+        return CpuTicks::default();
+    }
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .ok()
+        .and_then(|text| parse_stat(&text))
+        .unwrap_or_default()
+}
+
+/// Memory of a process from `/proc/PID/status`, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident set size now (`VmRSS`).
+    pub rss_kib: u64,
+    /// Peak resident set size (`VmHWM`).
+    pub hwm_kib: u64,
+    /// Threads.
+    pub threads: u64,
+}
+
+pub fn memory(pid: u32) -> Result<Memory, Error> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::new(format!("cannot read {path}: {e}")))?;
+    Ok(parse_status(&text))
+}
+
+fn parse_status(text: &str) -> Memory {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+        threads: field("Threads:"),
+    }
+}
+
+/// Open file descriptors of a process.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The soft limit on open files of this process (children inherit it).
+pub fn fd_limit() -> u64 {
+    // SAFETY: getrlimit writes into the struct we pass.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur
+        } else {
+            0
+        }
+    }
+}
+
+/// The 1-minute load average and what `uptime` would say, for the record.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Whether a program can be run (found on PATH or at that path).
+pub fn exists(program: &Path) -> bool {
+    if program.components().count() > 1 {
+        return program.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_after_a_command_with_spaces() {
+        let text = "4242 (pinbridge media) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 9 0 100 0 0";
+        let ticks = parse_stat(text).unwrap();
+        assert_eq!(
+            ticks,
+            CpuTicks {
+                user: 1234,
+                system: 567
+            }
+        );
+    }
+
+    #[test]
+    fn status_fields() {
+        let text = "Name:\tpinbridge\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t7\n";
+        let m = parse_status(text);
+        assert_eq!((m.rss_kib, m.hwm_kib, m.threads), (40960, 51200, 7));
+    }
+
+    #[test]
+    fn own_process_is_readable() {
+        let pid = std::process::id();
+        assert!(memory(pid).unwrap().rss_kib > 0);
+        cpu_ticks(pid).unwrap();
+    }
+}
