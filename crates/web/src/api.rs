@@ -14,13 +14,18 @@ use pinbridge_domain::ops::{EnableOptions, OverrideChange, SetOptions};
 use pinbridge_domain::settings::{EntryExitAnnouncementsType, TenantSettingsChange};
 use pinbridge_domain::user::Role;
 use pinbridge_domain::{
-    Actor, DisplayName, E164, EmailAddress, PIN_MASK, PinLength, ServiceNumber, TenantSettings,
-    Upn, User,
+    Actor, DisplayName, E164, EmailAddress, LanguageTag, NumberKind, PIN_MASK, PinLength,
+    ServiceNumber, TenantSettings, Upn, User,
 };
 use pinbridge_store::{AuditQuery, UserQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
+
+pub use self::formats::{
+    DISPLAY_NAME_PATTERN, E164_PATTERN, EMAIL_LOCAL_PART_PATTERN, EMAIL_PATTERN, LANGUAGE_PATTERN,
+    SEARCH_PATTERN,
+};
 
 use crate::error::Error;
 use crate::session::{self, SESSION_COOKIE, secret_hash};
@@ -231,6 +236,163 @@ fn invalid(e: impl std::fmt::Display) -> Error {
     Error::Invalid(e.to_string())
 }
 
+/// A text value of a body or query as the document states it: the domain's parsers
+/// forgive spaces around a value (the CLI and the forms trim), the API does not, so
+/// that what the document's patterns allow and what the API accepts are the same set.
+fn exact<'a>(what: &str, text: &'a str) -> Result<&'a str, Error> {
+    if text.trim() != text {
+        return Err(Error::Invalid(format!(
+            "{what} must not start or end with spaces"
+        )));
+    }
+    Ok(text)
+}
+
+fn parse_exact<T, E: std::fmt::Display>(
+    what: &str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, Error> {
+    parse(exact(what, text)?).map_err(invalid)
+}
+
+fn optional_exact<T, E: std::fmt::Display>(
+    what: &str,
+    text: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, Error> {
+    text.map(|t| parse_exact(what, t, parse)).transpose()
+}
+
+/// The schemas of the API's text values, stated as exactly as JSON Schema can state
+/// what the domain's parsers accept (`pinbridge_domain::text`): a value the document
+/// allows is accepted, and a value it does not allow is refused. The web crate's tests
+/// check each pattern against its parser.
+mod formats {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{AllOfBuilder, Array, ArrayBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{RefOr, schema::SchemaType};
+    use utoipa::{PartialSchema, ToSchema};
+
+    /// An email address as `EmailAddress::parse` takes it: a local part of the
+    /// characters RFC 5322 allows unquoted, dots only between them; `@`; a domain of
+    /// at least two host-name labels.
+    pub const EMAIL_PATTERN: &str = concat!(
+        "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*",
+        "@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    );
+    /// The part before `@` is at most 64 characters (a second pattern, since one
+    /// regular expression without look-ahead cannot count it).
+    pub const EMAIL_LOCAL_PART_PATTERN: &str = "^[^@]{1,64}@";
+    /// A display name: no control characters (Unicode Cc), and neither starting nor
+    /// ending with white space (Unicode White_Space), so at least one other character.
+    pub const DISPLAY_NAME_PATTERN: &str = concat!(
+        "^[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+        "([^\\x00-\\x1f\\x7f-\\x9f]*",
+        "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$"
+    );
+    /// E.164: `+`, then 1 to 15 digits, the first not 0.
+    pub const E164_PATTERN: &str = "^\\+[1-9][0-9]{0,14}$";
+    /// A language tag: a language of 2 or 3 letters, optionally `-` and a region of 2.
+    pub const LANGUAGE_PATTERN: &str = "^[A-Za-z]{2,3}(-[A-Za-z]{2})?$";
+    /// A users search: any text without control characters.
+    pub const SEARCH_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+    fn text(pattern: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from(Type::String))
+            .pattern(Some(pattern))
+    }
+
+    macro_rules! text_schema {
+        ($(#[$doc:meta])* $name:ident, $title:literal, $schema:expr) => {
+            $(#[$doc])*
+            pub struct $name;
+            impl PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    RefOr::T($schema)
+                }
+            }
+            impl ToSchema for $name {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed($title)
+                }
+            }
+        };
+    }
+
+    text_schema!(
+        /// An email address or a user principal name.
+        EmailText,
+        "EmailAddress",
+        Schema::AllOf(
+            AllOfBuilder::new()
+            .description(Some(
+                "An email address (a user principal name has the same form; it is \
+                 compared in lower case): at most 254 characters, at most 64 before @.",
+            ))
+            .item(text(EMAIL_PATTERN).min_length(Some(3)).max_length(Some(254)))
+            .item(text(EMAIL_LOCAL_PART_PATTERN))
+            .examples([serde_json::json!("alice@contoso.example")])
+            .build()
+        )
+    );
+    text_schema!(
+        DisplayNameText,
+        "DisplayName",
+        Schema::Object(
+            text(DISPLAY_NAME_PATTERN)
+                .description(Some(
+                    "1 to 256 characters, no line breaks or other control characters, no \
+                 spaces at either end.",
+                ))
+                .min_length(Some(1))
+                .max_length(Some(256))
+                .examples([serde_json::json!("Alice Smith")])
+                .build()
+        )
+    );
+    text_schema!(
+        E164Text,
+        "E164",
+        Schema::Object(
+            text(E164_PATTERN)
+                .description(Some("A phone number in E.164 form, such as +14255550100."))
+                .examples([serde_json::json!("+14255550100")])
+                .build()
+        )
+    );
+    fn language() -> ObjectBuilder {
+        text(LANGUAGE_PATTERN)
+            .description(Some("A language tag such as en-US or fr-FR (any case)."))
+            .examples([serde_json::json!("fr-FR")])
+    }
+
+    text_schema!(
+        LanguageText,
+        "LanguageTag",
+        Schema::Object(language().build())
+    );
+
+    /// A number's other languages: at most four, none twice.
+    pub fn alternate_languages() -> Array {
+        ArrayBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+            .items(language())
+            .max_items(Some(4))
+            .unique_items(true)
+            .description(Some(
+                "Up to four more languages. A language may be named once only, in any \
+                 case and counting the primary language (else 422): a rule between \
+                 fields that JSON Schema cannot state.",
+            ))
+            .build()
+    }
+}
+
+use formats::{DisplayNameText, E164Text, EmailText, LanguageText};
+
 // ---- representations -------------------------------------------------------------------
 
 #[derive(Serialize, ToSchema)]
@@ -328,30 +490,51 @@ fn user_change(outcome: pinbridge_app::UserChangeOutcome) -> UserChange {
     }
 }
 
+/// A user's role.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    User,
+    Admin,
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// The user principal name; a user with this UPN must not exist yet (409).
+    #[schema(value_type = EmailText)]
     pub upn: String,
+    #[schema(value_type = DisplayNameText)]
     pub display_name: String,
+    /// The mailbox conferencing emails go to; without one, none are sent.
+    #[schema(value_type = Option<EmailText>)]
     pub primary_smtp_address: Option<String>,
-    /// `user` (default) or `admin`.
-    pub role: Option<String>,
+    /// `user` when left out.
+    pub role: Option<RoleName>,
     /// The web sign-in password, at least 12 characters.
+    #[schema(min_length = 12)]
     pub password: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EnableUser {
+    /// A registered toll number (else 409).
+    #[schema(value_type = Option<E164Text>)]
     pub service_number: Option<String>,
+    /// A registered toll-free number (else 409).
+    #[schema(value_type = Option<E164Text>)]
     pub toll_free_service_number: Option<String>,
     pub allow_pstn_only_meetings: Option<bool>,
+    /// Remembered as the user's override address.
+    #[schema(value_type = Option<EmailText>)]
     pub send_email_to_address: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailOverride {
+    #[schema(value_type = EmailText)]
     pub address: String,
 }
 
@@ -383,21 +566,56 @@ fn settings_view(s: &TenantSettings) -> SettingsView {
     }
 }
 
+/// How entries and exits are announced.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnnouncementsType {
+    UseNames,
+    ToneOnly,
+}
+
+/// An optional whole number as JSON Schema has it: `10.0` is the integer 10 there, so
+/// it is accepted here too (serde alone takes only `10`).
+fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error as _;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{number} is not a whole number in range")))
+}
+
 /// A partial change: fields left out keep their value.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// 4 to 12; applies only to PINs generated afterwards.
     #[schema(minimum = 4, maximum = 12)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub pin_length: Option<u8>,
     pub automatically_send_emails: Option<bool>,
     pub allow_pstn_only_meetings_by_default: Option<bool>,
     pub enable_entry_exit_notifications: Option<bool>,
-    pub entry_exit_announcements_type: Option<String>,
+    pub entry_exit_announcements_type: Option<AnnouncementsType>,
     pub enable_name_recording: Option<bool>,
     pub allow_pstn_users_to_bypass_lobby: Option<bool>,
     #[schema(minimum = 1, maximum = 1440)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub lobby_wait_minutes: Option<u32>,
+    /// The tenant's name in emails and pages.
+    #[schema(value_type = Option<DisplayNameText>)]
     pub display_name: Option<String>,
 }
 
@@ -423,14 +641,25 @@ fn number_view(n: &ServiceNumber) -> NumberView {
     }
 }
 
+/// A dial-in number's kind.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+pub enum NumberKindName {
+    Toll,
+    TollFree,
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNumber {
-    /// E.164, such as `+14255550100`.
+    /// Not registered yet (else 409).
+    #[schema(value_type = E164Text)]
     pub number: String,
-    /// `toll` or `toll-free`.
-    pub kind: String,
+    pub kind: NumberKindName,
+    /// `en-US` when left out.
+    #[schema(value_type = Option<LanguageText>)]
     pub primary_language: Option<String>,
+    #[schema(schema_with = formats::alternate_languages, required = false)]
     pub alternate_languages: Option<Vec<String>>,
 }
 
@@ -447,7 +676,8 @@ pub struct AuditView {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UsersQuery {
-    /// Matches anywhere in the UPN or display name.
+    /// Every word must start a word of the UPN or display name (or the UPN itself).
+    #[param(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub search: Option<String>,
     /// 1 to 1000, default 100.
     pub limit: Option<u32>,
@@ -457,7 +687,8 @@ pub struct UsersQuery {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
-    /// Only lines about this user.
+    /// Only lines about this user (a UPN; no such user gives no lines).
+    #[param(value_type = Option<EmailText>)]
     pub user: Option<String>,
     /// 1 to 10000, default 100.
     pub limit: Option<u32>,
@@ -467,7 +698,7 @@ pub struct AuditParams {
 
 /// The users, in UPN order.
 #[utoipa::path(get, path = "/api/v1/users", params(UsersQuery), security(("bearer" = [])),
-    responses((status = 200, body = UserList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = UserList), (status = 400, description = "The body is not JSON, or a query value cannot be read.", body = ErrorBody), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     _: Caller,
@@ -499,26 +730,24 @@ async fn list_users(
 
 /// Adds a user to the directory.
 #[utoipa::path(post, path = "/api/v1/users", request_body = CreateUser, security(("bearer" = [])),
-    responses((status = 201, body = UserView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = UserView), (status = 400, description = "The body is not JSON, or a query value cannot be read.", body = ErrorBody),
+        (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody), (status = 409, description = "A user with this UPN exists already.", body = ErrorBody), (status = 422, description = "A value the document does not allow; the message says which.", body = ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     let request = pinbridge_app::AddUser {
-        upn: Upn::parse(&body.upn).map_err(invalid)?,
-        display_name: DisplayName::parse(&body.display_name).map_err(invalid)?,
-        primary_smtp_address: body
-            .primary_smtp_address
-            .as_deref()
-            .map(EmailAddress::parse)
-            .transpose()
-            .map_err(invalid)?,
-        role: match body.role.as_deref() {
-            None => Role::User,
-            Some(r) => Role::parse(r)
-                .ok_or_else(|| invalid(format!("the role must be user or admin, not {r:?}")))?,
+        upn: parse_exact("the UPN", &body.upn, Upn::parse)?,
+        display_name: parse_exact("the display name", &body.display_name, DisplayName::parse)?,
+        primary_smtp_address: optional_exact(
+            "the mailbox address",
+            body.primary_smtp_address.as_deref(),
+            EmailAddress::parse,
+        )?,
+        role: match body.role {
+            None | Some(RoleName::User) => Role::User,
+            Some(RoleName::Admin) => Role::Admin,
         },
         password: body.password,
     };
@@ -528,7 +757,7 @@ async fn create_user(
 
 /// One user.
 #[utoipa::path(get, path = "/api/v1/users/{upn}", params(("upn" = String, Path, description = "The user's UPN")),
-    security(("bearer" = [])), responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    security(("bearer" = [])), responses((status = 200, body = UserView), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody), (status = 404, description = "No user with this UPN.", body = ErrorBody)))]
 async fn get_user(
     State(state): State<AppState>,
     _: Caller,
@@ -539,14 +768,14 @@ async fn get_user(
 }
 
 fn optional_number(text: Option<&str>) -> Result<Option<E164>, Error> {
-    text.map(E164::parse).transpose().map_err(invalid)
+    optional_exact("a phone number", text, E164::parse)
 }
 
 /// Enables audio conferencing; the response carries the new PIN, once.
 #[utoipa::path(post, path = "/api/v1/users/{upn}/enable", params(("upn" = String, Path, description = "The user's UPN")),
     request_body = EnableUser, security(("bearer" = [])),
-    responses((status = 200, body = UserChange), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = UserChange), (status = 400, description = "The body is not JSON, or a query value cannot be read.", body = ErrorBody), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody),
+        (status = 404, description = "No user with this UPN.", body = ErrorBody), (status = 409, description = "Depends on stored data: audio conferencing is enabled for the user already, or a service number is not registered or is of the other kind.", body = ErrorBody), (status = 422, description = "A value the document does not allow; the message says which.", body = ErrorBody)))]
 async fn enable_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -558,12 +787,11 @@ async fn enable_user(
         service_number: optional_number(body.service_number.as_deref())?,
         toll_free_service_number: optional_number(body.toll_free_service_number.as_deref())?,
         allow_pstn_only_meetings: body.allow_pstn_only_meetings,
-        send_email_to_address: body
-            .send_email_to_address
-            .as_deref()
-            .map(EmailAddress::parse)
-            .transpose()
-            .map_err(invalid)?,
+        send_email_to_address: optional_exact(
+            "the email address",
+            body.send_email_to_address.as_deref(),
+            EmailAddress::parse,
+        )?,
     };
     let outcome = state.app.enable_user(&caller.actor, &upn, &options).await?;
     Ok(Json(user_change(outcome)))
@@ -572,7 +800,7 @@ async fn enable_user(
 /// Disables audio conferencing: the PIN is removed, the conference ID stays reserved.
 #[utoipa::path(post, path = "/api/v1/users/{upn}/disable", params(("upn" = String, Path, description = "The user's UPN")),
     security(("bearer" = [])),
-    responses((status = 200, body = UserChange), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = UserChange), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody), (status = 404, description = "No user with this UPN.", body = ErrorBody), (status = 409, description = "Audio conferencing is not enabled for the user.", body = ErrorBody)))]
 async fn disable_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -586,7 +814,7 @@ async fn disable_user(
 /// Resets the PIN; the response carries the new PIN, once.
 #[utoipa::path(post, path = "/api/v1/users/{upn}/reset-pin", params(("upn" = String, Path, description = "The user's UPN")),
     security(("bearer" = [])),
-    responses((status = 200, body = UserChange), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = UserChange), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody), (status = 404, description = "No user with this UPN.", body = ErrorBody), (status = 409, description = "Audio conferencing is not enabled for the user.", body = ErrorBody)))]
 async fn reset_pin(
     State(state): State<AppState>,
     caller: Caller,
@@ -603,7 +831,7 @@ async fn reset_pin(
 /// Emails the conference ID and dial-in numbers (no PIN).
 #[utoipa::path(post, path = "/api/v1/users/{upn}/send-conference-info", params(("upn" = String, Path, description = "The user's UPN")),
     security(("bearer" = [])),
-    responses((status = 200, body = UserChange), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = UserChange), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody), (status = 404, description = "No user with this UPN.", body = ErrorBody), (status = 409, description = "Audio conferencing is not enabled for the user, or the user has no mailbox and no override address.", body = ErrorBody)))]
 async fn send_conference_info(
     State(state): State<AppState>,
     caller: Caller,
@@ -624,8 +852,8 @@ async fn send_conference_info(
 /// Sets the address conferencing emails go to instead of the mailbox.
 #[utoipa::path(put, path = "/api/v1/users/{upn}/email-override", params(("upn" = String, Path, description = "The user's UPN")),
     request_body = EmailOverride, security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 400, description = "The body is not JSON, or a query value cannot be read.", body = ErrorBody), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody),
+        (status = 404, description = "No user with this UPN.", body = ErrorBody), (status = 422, description = "A value the document does not allow; the message says which.", body = ErrorBody)))]
 async fn set_email_override(
     State(state): State<AppState>,
     caller: Caller,
@@ -633,7 +861,7 @@ async fn set_email_override(
     ApiJson(body): ApiJson<EmailOverride>,
 ) -> ApiResult<Json<UserView>> {
     let upn = parse_upn(&upn)?;
-    let address = EmailAddress::parse(&body.address).map_err(invalid)?;
+    let address = parse_exact("the address", &body.address, EmailAddress::parse)?;
     let options = SetOptions {
         email_override: Some(OverrideChange::Set(address)),
         ..SetOptions::default()
@@ -648,7 +876,7 @@ async fn set_email_override(
 /// Clears the override address: emails go to the mailbox again.
 #[utoipa::path(delete, path = "/api/v1/users/{upn}/email-override", params(("upn" = String, Path, description = "The user's UPN")),
     security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody), (status = 404, description = "No user with this UPN.", body = ErrorBody)))]
 async fn clear_email_override(
     State(state): State<AppState>,
     caller: Caller,
@@ -668,7 +896,7 @@ async fn clear_email_override(
 
 /// The tenant's conferencing settings.
 #[utoipa::path(get, path = "/api/v1/tenant-settings", security(("bearer" = [])),
-    responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SettingsView), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody)))]
 async fn get_settings(State(state): State<AppState>, _: Caller) -> ApiResult<Json<SettingsView>> {
     let s = state.app.store().tenant_settings().await?;
     Ok(Json(settings_view(&s)))
@@ -676,7 +904,7 @@ async fn get_settings(State(state): State<AppState>, _: Caller) -> ApiResult<Jso
 
 /// Changes some settings; fields left out keep their value.
 #[utoipa::path(patch, path = "/api/v1/tenant-settings", request_body = SettingsPatch, security(("bearer" = [])),
-    responses((status = 200, body = SettingsView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SettingsView), (status = 400, description = "The body is not JSON, or a query value cannot be read.", body = ErrorBody), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody), (status = 422, description = "A value the document does not allow; the message says which.", body = ErrorBody)))]
 async fn patch_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -691,21 +919,18 @@ async fn patch_settings(
         automatically_send_emails: body.automatically_send_emails,
         allow_pstn_only_meetings_by_default: body.allow_pstn_only_meetings_by_default,
         enable_entry_exit_notifications: body.enable_entry_exit_notifications,
-        entry_exit_announcements_type: body
-            .entry_exit_announcements_type
-            .as_deref()
-            .map(EntryExitAnnouncementsType::parse)
-            .transpose()
-            .map_err(invalid)?,
+        entry_exit_announcements_type: body.entry_exit_announcements_type.map(|t| match t {
+            AnnouncementsType::UseNames => EntryExitAnnouncementsType::UseNames,
+            AnnouncementsType::ToneOnly => EntryExitAnnouncementsType::ToneOnly,
+        }),
         enable_name_recording: body.enable_name_recording,
         allow_pstn_users_to_bypass_lobby: body.allow_pstn_users_to_bypass_lobby,
         lobby_wait_minutes: body.lobby_wait_minutes,
-        display_name: body
-            .display_name
-            .as_deref()
-            .map(DisplayName::parse)
-            .transpose()
-            .map_err(invalid)?,
+        display_name: optional_exact(
+            "the display name",
+            body.display_name.as_deref(),
+            DisplayName::parse,
+        )?,
     };
     let (settings, _) = state
         .app
@@ -716,7 +941,7 @@ async fn patch_settings(
 
 /// The registered dial-in numbers.
 #[utoipa::path(get, path = "/api/v1/numbers", security(("bearer" = [])),
-    responses((status = 200, body = Vec<NumberView>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<NumberView>), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody)))]
 async fn list_numbers(
     State(state): State<AppState>,
     _: Caller,
@@ -727,41 +952,48 @@ async fn list_numbers(
 
 /// Registers a dial-in number.
 #[utoipa::path(post, path = "/api/v1/numbers", request_body = NewNumber, security(("bearer" = [])),
-    responses((status = 201, body = NumberView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = NumberView), (status = 400, description = "The body is not JSON, or a query value cannot be read.", body = ErrorBody), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody),
+        (status = 409, description = "The number is registered already.", body = ErrorBody), (status = 422, description = "A value the document does not allow, or a language named twice counting the primary language, in any case: a rule between fields that JSON Schema cannot state.", body = ErrorBody)))]
 async fn add_number(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<NewNumber>,
 ) -> ApiResult<(StatusCode, Json<NumberView>)> {
-    let number = crate::pages::parse_number(
-        &body.number,
-        &body.kind,
-        body.primary_language.as_deref().unwrap_or("en-US"),
-        &body.alternate_languages.unwrap_or_default().join(","),
+    let alternates = body
+        .alternate_languages
+        .unwrap_or_default()
+        .iter()
+        .map(|l| parse_exact("a language", l, LanguageTag::parse))
+        .collect::<Result<Vec<_>, _>>()?;
+    let number = ServiceNumber::new(
+        parse_exact("the number", &body.number, E164::parse)?,
+        match body.kind {
+            NumberKindName::Toll => NumberKind::Toll,
+            NumberKindName::TollFree => NumberKind::TollFree,
+        },
+        optional_exact(
+            "the primary language",
+            body.primary_language.as_deref(),
+            LanguageTag::parse,
+        )?
+        .unwrap_or_default(),
+        alternates,
     )
-    .map_err(Error::Invalid)?;
+    .map_err(invalid)?;
     state.app.add_number(&caller.actor, &number).await?;
     Ok((StatusCode::CREATED, Json(number_view(&number))))
 }
 
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), security(("bearer" = [])),
-    responses((status = 200, body = Vec<AuditView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Vec<AuditView>), (status = 400, description = "The body is not JSON, or a query value cannot be read.", body = ErrorBody), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody), (status = 422, description = "A value the document does not allow; the message says which.", body = ErrorBody)))]
 async fn audit(
     State(state): State<AppState>,
     _: Caller,
     ApiQuery(q): ApiQuery<AuditParams>,
 ) -> ApiResult<Json<Vec<AuditView>>> {
     check_int32(&[q.limit])?;
-    let target = q
-        .user
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(Upn::parse)
-        .transpose()
-        .map_err(invalid)?;
+    let target = optional_exact("the user", q.user.as_deref(), Upn::parse)?;
     let records = state
         .app
         .store()

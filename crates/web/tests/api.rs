@@ -149,6 +149,18 @@ async fn every_route_works_with_a_token() {
         ),
         (StatusCode::OK, json!(8), json!(false))
     );
+    // JSON Schema counts 10.0 as the integer 10, so the API takes it as 10.
+    let (s, v) = call(
+        &h,
+        Method::PATCH,
+        "/api/v1/tenant-settings",
+        Some(json!({"pin_length": 10.0, "lobby_wait_minutes": 45.0})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["pin_length"].clone(), v["lobby_wait_minutes"].clone()),
+        (StatusCode::OK, json!(10), json!(45))
+    );
 
     let (s, v) = call(&h, Method::POST, "/api/v1/numbers", Some(json!({"number": "+18005550199", "kind": "toll-free", "alternate_languages": ["fr-FR"]}))).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -282,6 +294,18 @@ async fn bad_bodies_are_400_or_422_and_change_nothing() {
         (
             Method::PATCH,
             "/api/v1/tenant-settings",
+            "{\"pin_length\": 6.5}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/tenant-settings",
+            "{\"lobby_wait_minutes\": -30}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/tenant-settings",
             "[]",
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
@@ -301,6 +325,50 @@ async fn bad_bodies_are_400_or_422_and_change_nothing() {
             Method::PUT,
             "/api/v1/users/alice@contoso.example/email-override",
             "{\"address\": \"nope\"}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        // The API takes values as its document states them: no spaces around them,
+        // enumerations spelled exactly, each language once.
+        (
+            Method::PUT,
+            "/api/v1/users/alice@contoso.example/email-override",
+            "{\"address\": \" alice@elsewhere.example\"}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            "{\"upn\": \"x@y.example\", \"display_name\": \"X \"}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/tenant-settings",
+            "{\"entry_exit_announcements_type\": \"toneonly\"}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/api/v1/numbers",
+            "{\"number\": \"+18005550123\", \"kind\": \"toll\", \"alternate_languages\": [\"fr-FR\", \"FR-fr\"]}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/api/v1/numbers",
+            "{\"number\": \"+18005550123\", \"kind\": \"toll\", \"alternate_languages\": [\"en-US\"]}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/api/v1/numbers",
+            "{\"number\": \"+18005550123\", \"kind\": \"toll\", \"alternate_languages\": [\"fr-FR,de-DE\"]}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/api/v1/numbers",
+            "{\"number\": \"+18005550123\", \"kind\": \"Toll\"}",
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
