@@ -29,7 +29,12 @@ impl Cli {
     /// `pinbridge --data-dir DIR`, with no database URL or server key from the
     /// environment (the embedded SQLite and its own key file).
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        self.command_on(None)
+    }
+
+    /// [`Cli::command`], pinned to `core` when given.
+    pub fn command_on(&self, core: Option<usize>) -> Command {
+        let mut cmd = crate::process::command(&self.bin, core);
         cmd.env_remove("DATABASE_URL")
             .env_remove("PINBRIDGE_DATABASE_URL")
             .env_remove("PINBRIDGE_SERVER_KEY")

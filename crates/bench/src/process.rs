@@ -17,26 +17,8 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `cmd`; on a machine that has them, pinned to `core` with `taskset -c`.
-    pub fn spawn(name: &str, cmd: Command, core: Option<usize>) -> Result<Proc, Error> {
-        let mut cmd = match core {
-            Some(core) => {
-                let mut pinned = Command::new("taskset");
-                pinned.arg("-c").arg(core.to_string());
-                pinned.arg(cmd.get_program()).args(cmd.get_args());
-                if let Some(dir) = cmd.get_current_dir() {
-                    pinned.current_dir(dir);
-                }
-                for (key, value) in cmd.get_envs() {
-                    match value {
-                        Some(value) => pinned.env(key, value),
-                        None => pinned.env_remove(key),
-                    };
-                }
-                pinned
-            }
-            None => cmd,
-        };
+    /// Starts `cmd` (made with [`command`], so pinned if asked).
+    pub fn spawn(name: &str, mut cmd: Command) -> Result<Proc, Error> {
         let child = cmd
             .spawn()
             .map_err(|e| Error::new(format!("cannot start {name}: {e}")))?;
@@ -47,8 +29,7 @@ impl Proc {
         })
     }
 
-    /// The process ID. `taskset` executes the program in its own process, so this is the
-    /// program's PID.
+    /// The process ID (the program's, also when started through `taskset`).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -106,6 +87,19 @@ impl Drop for Proc {
             signal(self.pid(), libc::SIGKILL);
             let _ = self.child.wait();
         }
+    }
+}
+
+/// The command that runs `program`: as it is, or pinned to `core` with `taskset -c`,
+/// which executes it in its own process (the child's PID is the program's).
+pub fn command(program: impl AsRef<std::ffi::OsStr>, core: Option<usize>) -> Command {
+    match core {
+        Some(core) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(core.to_string()).arg(program);
+            cmd
+        }
+        None => Command::new(program),
     }
 }
 

@@ -40,7 +40,7 @@ pub struct ServeConfig<'a> {
 
 impl Serve {
     pub fn start(config: &ServeConfig<'_>) -> Result<Serve, Error> {
-        let mut cmd = config.cli.command();
+        let mut cmd = config.cli.command_on(config.core);
         let range = format!("{}-{}", config.rtp_low, config.rtp_high);
         cmd.args(["serve", "--http", "127.0.0.1:0"])
             .args(["--sip-udp", "127.0.0.1:0", "--sip-tcp", "127.0.0.1:0"])
@@ -50,7 +50,7 @@ impl Serve {
             .stderr(Stdio::from(std::fs::File::create(config.log).map_err(
                 |e| Error::new(format!("cannot create {}: {e}", config.log.display())),
             )?));
-        let mut proc = Proc::spawn("pinbridge serve", cmd, config.core)?;
+        let mut proc = Proc::spawn("pinbridge serve", cmd)?;
         let stdout = proc.take_stdout().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

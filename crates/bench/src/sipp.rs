@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -86,7 +86,7 @@ impl SippRun {
         // SIPp takes a whole number of calls per period: the rate in calls per 10 s.
         let per_10s = (config.rate * 10.0).round().max(1.0) as u64;
         let calls = config.conference_ids.len();
-        let mut cmd = Command::new("sipp");
+        let mut cmd = crate::process::command("sipp", config.core);
         cmd.current_dir(dir)
             .args(["-sf", "caller.xml", "-inf", "callers.csv"])
             .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
@@ -107,7 +107,7 @@ impl SippRun {
                 std::fs::File::create(dir.join("stderr.txt"))
                     .map_err(|e| io("create stderr.txt", e))?,
             ));
-        let proc = Proc::spawn("sipp", cmd, config.core)?;
+        let proc = Proc::spawn("sipp", cmd)?;
         Ok(SippRun {
             proc,
             dir: dir.clone(),
@@ -241,14 +241,14 @@ pub fn capture_audio(
         "udp and dst port {media_port} and ({})",
         sources.join(" or ")
     );
-    let mut cmd = Command::new("tcpdump");
+    let mut cmd = crate::process::command("tcpdump", core);
     cmd.args(["-i", "lo", "-n", "-U", "-s", "256", "-B", "16384", "-w"])
         .arg(&path)
         .arg(&filter)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut tcpdump = Proc::spawn("tcpdump", cmd, core)?;
+    let mut tcpdump = Proc::spawn("tcpdump", cmd)?;
     let stderr = tcpdump.take_stderr().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
