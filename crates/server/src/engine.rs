@@ -44,15 +44,16 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::assets::Assets;
 use crate::metrics::{self, METRICS};
 use crate::ports::PortAllocator;
+use crate::udp::{self, Datagrams, Readiness};
 
 /// The length of one media tick.
 pub const TICK: Duration = Duration::from_millis(20);
 
-/// The most datagrams read from one socket in one tick (a flood cannot starve the rest).
-const MAX_READS_PER_TICK: usize = 32;
+/// The most batched reads of one socket in one tick (a flood cannot starve the rest).
+const MAX_READS_PER_TICK: usize = 4;
 
-/// The largest RTP datagram handled; longer ones are truncated and fail to parse.
-const MAX_DATAGRAM: usize = 1500;
+/// The largest RTP datagram built.
+const MAX_DATAGRAM: usize = udp::MAX_DATAGRAM;
 
 /// How often each call sends an RTCP sender report.
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
@@ -217,6 +218,10 @@ struct CallSlot {
     tone: ToneGenerator,
     music: bool,
     last_rtp: Instant,
+    /// The RTP socket may hold datagrams not read yet.
+    rtp_readable: bool,
+    /// The RTCP socket may hold datagrams not read yet.
+    rtcp_readable: bool,
     /// Where the caller's RTCP comes from, once it has arrived.
     rtcp_to: Option<SocketAddr>,
     next_rtcp: Instant,
@@ -251,6 +256,8 @@ pub struct Engine {
     config: EngineConfig,
     assets: Arc<Assets>,
     links: EngineLinks,
+    readiness: Readiness,
+    datagrams: Datagrams,
     calls: Vec<Option<CallSlot>>,
     free: Vec<usize>,
     by_handle: HashMap<CallHandle, usize>,
@@ -280,13 +287,19 @@ fn tone_segments(tone: Tone) -> Vec<ToneSegment> {
 }
 
 impl Engine {
-    /// An engine with no calls.
-    pub fn new(config: EngineConfig, assets: Arc<Assets>, links: EngineLinks) -> Self {
+    /// An engine with no calls; fails only when the system refuses a readiness set.
+    pub fn new(
+        config: EngineConfig,
+        assets: Arc<Assets>,
+        links: EngineLinks,
+    ) -> std::io::Result<Self> {
         let music = MusicOnHold::new(assets.music());
-        Self {
+        Ok(Self {
             config,
             assets,
             links,
+            readiness: Readiness::new()?,
+            datagrams: Datagrams::default(),
             calls: Vec::new(),
             free: Vec::new(),
             by_handle: HashMap::new(),
@@ -298,7 +311,7 @@ impl Engine {
                 [Codec::Pcmu.silence_code(); FRAME_SAMPLES],
                 [Codec::Pcma.silence_code(); FRAME_SAMPLES],
             ],
-        }
+        })
     }
 
     /// Runs until [`EngineCommand::Shutdown`] or until every sender is gone: handles
@@ -308,6 +321,7 @@ impl Engine {
         loop {
             let now = Instant::now();
             if now >= next_tick {
+                metrics::add(&METRICS.ticks, 1);
                 if now >= next_tick + TICK {
                     metrics::add(&METRICS.late_ticks, 1);
                 }
@@ -456,6 +470,8 @@ impl Engine {
             tone: ToneGenerator::new(Vec::new()),
             music: false,
             last_rtp: now,
+            rtp_readable: true,
+            rtcp_readable: true,
             rtcp_to: None,
             next_rtcp: now + RTCP_INTERVAL,
             input: SILENT_FRAME,
@@ -475,6 +491,17 @@ impl Engine {
             }
         };
         self.by_handle.insert(new.handle, slot);
+        if let Some(call) = self.calls[slot].as_ref() {
+            let registered = self
+                .readiness
+                .register(&call.rtp, rtp_token(slot))
+                .and_then(|()| self.readiness.register(&call.rtcp, rtcp_token(slot)));
+            if let Err(e) = registered {
+                tracing::error!(error = %e, "cannot watch the call's RTP sockets; hanging up");
+                self.remove_call(slot, true, now);
+                return;
+            }
+        }
         tracing::debug!(call = new.handle.value(), port = new.port, "media started");
     }
 
@@ -492,6 +519,9 @@ impl Engine {
         };
         self.free.push(slot);
         self.by_handle.remove(&call.handle);
+        // Closing the sockets would also end the watch; saying so keeps it explicit.
+        let _ = self.readiness.deregister(&call.rtp);
+        let _ = self.readiness.deregister(&call.rtcp);
         self.inputs.retain(|(s, _)| *s != slot);
         let lost = call.stats.cumulative_lost() - call.reported_lost;
         metrics::add(&METRICS.rtp_packets_lost, lost.max(0) as u64);
@@ -920,10 +950,28 @@ impl Engine {
         let mut buf = [0u8; MAX_DATAGRAM];
         let mut digits: Vec<(usize, char)> = Vec::new();
         let mut timed_out: Vec<usize> = Vec::new();
-        // 1. Receive: every call's socket, non-blocking.
+        // 1. Receive: what arrived on the sockets that became readable.
+        let calls = &mut self.calls;
+        let drained = self.readiness.drain(2 * self.by_handle.len(), |token| {
+            if let Some(call) = calls.get_mut(token / 2).and_then(Option::as_mut) {
+                if token % 2 == 0 {
+                    call.rtp_readable = true;
+                } else {
+                    call.rtcp_readable = true;
+                }
+            }
+        });
+        if let Err(e) = drained {
+            // Read every socket this tick rather than miss what arrived.
+            tracing::warn!(error = %e, "socket readiness unavailable; reading every call");
+            for call in self.calls.iter_mut().flatten() {
+                call.rtp_readable = true;
+                call.rtcp_readable = true;
+            }
+        }
         for (slot, entry) in self.calls.iter_mut().enumerate() {
             let Some(call) = entry.as_mut() else { continue };
-            receive(call, &mut buf, now, slot, &mut digits);
+            receive(call, &mut self.datagrams, now, slot, &mut digits);
             call.events.handle_timeout(now);
             let playout = call.jitter.pop(now);
             call.has_input = !matches!(playout.kind, PlayoutKind::Idle);
@@ -1021,57 +1069,85 @@ fn send_live(control: &UnboundedSender<ControlRequest>, update: LiveUpdate) {
     let _ = control.send(ControlRequest::Live(update));
 }
 
-/// Reads what arrived on a call's sockets.
+/// Reads what arrived on a call's sockets since the last tick.
 fn receive(
     call: &mut CallSlot,
-    buf: &mut [u8; MAX_DATAGRAM],
+    datagrams: &mut Datagrams,
     now: Instant,
     slot: usize,
     digits: &mut Vec<(usize, char)>,
 ) {
     for _ in 0..MAX_READS_PER_TICK {
-        let (len, source) = match call.rtp.recv_from(buf) {
-            Ok(received) => received,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            // ICMP errors surface here on some systems; they concern earlier sends.
-            Err(_) => continue,
-        };
-        let Ok(packet) = RtpPacket::parse(&buf[..len]) else {
-            continue;
-        };
-        metrics::add(&METRICS.rtp_packets_received, 1);
-        call.last_rtp = now;
-        // Symmetric RTP: answer where the caller's media comes from.
-        call.send_to = Some(source);
-        if Some(packet.payload_type) == call.media.telephone_event {
-            if let Ok(Some(digit)) = call.events.push(&packet, now) {
-                digits.push((slot, digit.as_char()));
-            }
-            continue;
+        if !call.rtp_readable || !read_batch(&call.rtp, datagrams, &mut call.rtp_readable) {
+            break;
         }
-        call.stats.record(&packet, now);
-        if call.jitter.push(&packet, now) == PushOutcome::Late {
-            metrics::add(&METRICS.rtp_packets_late, 1);
+        for (bytes, source) in datagrams.iter() {
+            let Ok(packet) = RtpPacket::parse(bytes) else {
+                continue;
+            };
+            metrics::add(&METRICS.rtp_packets_received, 1);
+            call.last_rtp = now;
+            // Symmetric RTP: answer where the caller's media comes from.
+            call.send_to = Some(source);
+            if Some(packet.payload_type) == call.media.telephone_event {
+                if let Ok(Some(digit)) = call.events.push(&packet, now) {
+                    digits.push((slot, digit.as_char()));
+                }
+                continue;
+            }
+            call.stats.record(&packet, now);
+            if call.jitter.push(&packet, now) == PushOutcome::Late {
+                metrics::add(&METRICS.rtp_packets_late, 1);
+            }
         }
     }
     // RTCP: the caller's sender reports feed the round-trip fields of ours.
     for _ in 0..MAX_READS_PER_TICK {
-        let (len, source) = match call.rtcp.recv_from(buf) {
-            Ok(received) => received,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(_) => continue,
-        };
-        let Ok(packets) = rtcp::parse_compound(&buf[..len]) else {
-            continue;
-        };
-        call.rtcp_to = Some(source);
-        for packet in packets {
-            if let rtcp::RtcpPacket::SenderReport(report) = packet {
-                call.stats
-                    .record_sender_report(report.ntp_time.middle_32(), now);
+        if !call.rtcp_readable || !read_batch(&call.rtcp, datagrams, &mut call.rtcp_readable)
+        {
+            break;
+        }
+        for (bytes, source) in datagrams.iter() {
+            let Ok(packets) = rtcp::parse_compound(bytes) else {
+                continue;
+            };
+            call.rtcp_to = Some(source);
+            for packet in packets {
+                if let rtcp::RtcpPacket::SenderReport(report) = packet {
+                    call.stats
+                        .record_sender_report(report.ntp_time.middle_32(), now);
+                }
             }
         }
     }
+}
+
+/// One batched read of `socket`; false when nothing was taken. `readable` stays set
+/// while the socket may hold more (a full batch).
+fn read_batch(socket: &UdpSocket, datagrams: &mut Datagrams, readable: &mut bool) -> bool {
+    match udp::receive(socket, datagrams) {
+        Ok(taken) => {
+            *readable = taken == udp::BATCH;
+            taken > 0
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            *readable = false;
+            false
+        }
+        // ICMP errors surface here on some systems; they concern earlier sends, and
+        // the datagrams behind them are read on the next tick.
+        Err(_) => false,
+    }
+}
+
+/// The readiness token of a call slot's RTP socket.
+fn rtp_token(slot: usize) -> usize {
+    2 * slot
+}
+
+/// The readiness token of a call slot's RTCP socket.
+fn rtcp_token(slot: usize) -> usize {
+    2 * slot + 1
 }
 
 /// Sends a sender report about our stream, with a reception report about the caller's,

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod metrics;
 pub mod ports;
 pub mod sip;
+pub mod udp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
@@ -145,7 +146,8 @@ impl Bridge {
                 control: control_tx,
                 ports: Arc::clone(&ports),
             },
-        );
+        )
+        .map_err(BridgeError::Thread)?;
         let engine_thread = engine::spawn(engine, engine_rx).map_err(BridgeError::Thread)?;
 
         // The engine's hang-ups join the SIP task's other inputs.

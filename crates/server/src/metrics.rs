@@ -29,6 +29,8 @@ pub struct Metrics {
     pub rtp_packets_sent: AtomicU64,
     /// RTP packets that could not be sent (socket full or failing).
     pub rtp_send_failures: AtomicU64,
+    /// Media ticks run (one every 20 ms).
+    pub ticks: AtomicU64,
     /// Media ticks that started later than one frame after their due time.
     pub late_ticks: AtomicU64,
     /// Calls hung up because no RTP arrived for the RTP timeout.
@@ -48,6 +50,7 @@ pub static METRICS: Metrics = Metrics {
     rtp_packets_lost: AtomicU64::new(0),
     rtp_packets_sent: AtomicU64::new(0),
     rtp_send_failures: AtomicU64::new(0),
+    ticks: AtomicU64::new(0),
     late_ticks: AtomicU64::new(0),
     rtp_timeouts: AtomicU64::new(0),
 };
@@ -79,7 +82,7 @@ pub fn render() -> String {
             &m.active_meetings,
         ),
     ];
-    let counters: [(&str, &str, &AtomicU64); 10] = [
+    let counters: [(&str, &str, &AtomicU64); 11] = [
         (
             "pinbridge_calls_answered_total",
             "Calls answered.",
@@ -119,6 +122,11 @@ pub fn render() -> String {
             "pinbridge_rtp_send_failures_total",
             "RTP packets that could not be sent.",
             &m.rtp_send_failures,
+        ),
+        (
+            "pinbridge_media_ticks_total",
+            "Media ticks run, one every 20 ms: the denominator of the late mixes.",
+            &m.ticks,
         ),
         (
             "pinbridge_late_mixes_total",
@@ -163,6 +171,8 @@ mod tests {
             "pinbridge_pin_failures_total",
             "pinbridge_rtp_packets_late_total",
             "pinbridge_rtp_packets_lost_total",
+            "pinbridge_media_ticks_total",
+            "pinbridge_late_mixes_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
             assert!(
