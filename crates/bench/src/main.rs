@@ -17,8 +17,8 @@ enum Generator {
 }
 
 /// Load harness of pinbridge's dial-in bridge: prepares a data directory, starts
-/// `pinbridge serve` pinned to core 0, drives callers through the caller flow from core
-/// 1 and measures pinbridge over a steady-state window.
+/// `pinbridge serve` pinned to one core, drives callers through the caller flow from
+/// another and measures pinbridge over a steady-state window.
 #[derive(Parser)]
 #[command(name = "pinbridge-load", version)]
 struct Args {
@@ -66,9 +66,15 @@ struct Args {
     /// Append one JSON record per run (every raw figure) to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Do not pin pinbridge and the load to cores 0 and 1.
+    /// Do not pin pinbridge and the load to cores.
     #[arg(long)]
     no_pin: bool,
+    /// The core pinbridge is pinned to.
+    #[arg(long, default_value_t = 0)]
+    serve_core: usize,
+    /// The core the harness and its load generator are pinned to.
+    #[arg(long, default_value_t = 1)]
+    load_core: usize,
     /// Keep each run's files (data directory, serve.log, SIPp's files) under DIR.
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
@@ -110,6 +116,8 @@ fn main() -> ExitCode {
         stay: Duration::from_secs_f64(args.stay),
     });
     config.pin = !args.no_pin;
+    config.serve_core = args.serve_core;
+    config.load_core = args.load_core;
     config.work_dir = args.keep.clone();
     config.rtp_sockets = args.rtp_sockets;
     config.audio_sample = args.audio_sample;

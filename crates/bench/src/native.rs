@@ -12,8 +12,9 @@
 //! comes from, from the call's own RTP port, so a received datagram belongs to the call
 //! whose pinbridge port it comes from. One event loop ticks every 20 ms: it starts the
 //! calls that are due, runs the SIP timers and sends one packet per caller, batched per
-//! socket with `sendmmsg`; between ticks it waits in `ppoll` and drains every readable
-//! socket with `recvmmsg`.
+//! socket with `sendmmsg`, after draining every RTP and RTCP socket with `recvmmsg`;
+//! between ticks it waits in `ppoll` for SIP only: nobody waits on the RTP sockets, so
+//! pinbridge's sends never pay for waking the generator up (SIPp never reads its RTP).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
@@ -387,6 +388,7 @@ impl Generator {
                     abort_deadline = Some(now + Duration::from_secs(10));
                     self.hang_up_all(now);
                 }
+                self.receive_rtp();
                 self.tick(start, now);
                 next_tick += TICK;
                 if now > next_tick + 5 * TICK {
@@ -394,7 +396,7 @@ impl Generator {
                     next_tick = now + TICK;
                 }
             }
-            self.receive(now);
+            self.receive_sip(now);
             if self.open == 0 || abort_deadline.is_some_and(|d| now >= d) {
                 break;
             }
@@ -413,19 +415,16 @@ impl Generator {
         self.report.cpu_ticks_at_end = (ticks.user, ticks.system);
     }
 
+    /// Only the SIP socket wakes the loop between ticks. RTP is drained at each tick,
+    /// as pinbridge's engine does: nobody waits on the RTP sockets, so pinbridge's sends
+    /// never pay for waking the generator up (SIPp, which never reads its RTP, costs
+    /// them nothing either).
     fn pollfds(&self) -> Vec<libc::pollfd> {
-        std::iter::once(self.sip.as_raw_fd())
-            .chain(
-                self.sockets
-                    .iter()
-                    .flat_map(|s| [s.rtp.as_raw_fd(), s.rtcp.as_raw_fd()]),
-            )
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect()
+        vec![libc::pollfd {
+            fd: self.sip.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }]
     }
 
     fn report(&mut self) -> NativeReport {
@@ -765,7 +764,7 @@ impl Generator {
         call.deadline = now + TRANSACTION_TIMEOUT;
     }
 
-    fn receive(&mut self, now: Instant) {
+    fn receive_sip(&mut self, now: Instant) {
         for _ in 0..10_000 {
             let (len, source) = match self.sip.recv_from(&mut self.sip_buf) {
                 Ok(r) => r,
@@ -781,6 +780,9 @@ impl Generator {
                 Message::Request(r) => self.on_request(r, source),
             }
         }
+    }
+
+    fn receive_rtp(&mut self) {
         let window = self.shared.window.load(Ordering::Relaxed);
         let mut received_in_window = 0;
         for s in 0..self.sockets.len() {

@@ -111,9 +111,11 @@ pub fn signal(pid: u32, sig: libc::c_int) {
     }
 }
 
-/// How many cores this process may run on.
+/// How many cores the machine has online (not only those this process may use now).
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n > 0 { n as usize } else { 1 }
 }
 
 /// Pins the calling process (every thread it starts later too) to `core`.
@@ -247,6 +249,50 @@ pub fn fd_limit() -> u64 {
     }
 }
 
+/// Busy and total time of each core since boot, in clock ticks (`/proc/stat`).
+pub fn core_times() -> Vec<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        // `cpuN ...` lines only (`cpu  ...` is the sum of all cores).
+        let Some(rest) = line
+            .strip_prefix("cpu")
+            .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let Some(core) = fields.next().and_then(|c| c.parse::<usize>().ok()) else {
+            continue;
+        };
+        let v: Vec<u64> = fields.filter_map(|f| f.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal (guest is inside user).
+        let total: u64 = v.iter().take(8).sum();
+        let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+        if out.len() <= core {
+            out.resize(core + 1, (0, 0));
+        }
+        out[core] = (total - idle, total);
+    }
+    out
+}
+
+/// How busy each core was between two readings of [`core_times`], in %.
+pub fn core_busy(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| {
+            let total = a.1.saturating_sub(b.1);
+            if total == 0 {
+                0.0
+            } else {
+                a.0.saturating_sub(b.0) as f64 / total as f64 * 100.0
+            }
+        })
+        .collect()
+}
+
 /// The 1-minute load average and what `uptime` would say, for the record.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -285,6 +331,17 @@ mod tests {
         let text = "Name:\tpinbridge\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t7\n";
         let m = parse_status(text);
         assert_eq!((m.rss_kib, m.hwm_kib, m.threads), (40960, 51200, 7));
+    }
+
+    #[test]
+    fn every_core_has_times() {
+        let times = core_times();
+        assert_eq!(times.len(), cores());
+        assert!(
+            times
+                .iter()
+                .all(|(busy, total)| busy <= total && *total > 0)
+        );
     }
 
     #[test]

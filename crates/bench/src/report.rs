@@ -43,6 +43,12 @@ pub fn line(r: &Record) -> String {
         ));
     }
     out.push_str(&format!(", generator cpu {:.1}%", r.generator_cpu_pct));
+    if let Some(others) = r.others_on_serve_core_pct {
+        out.push_str(&format!(", others on pinbridge's core {others:.1}%"));
+        if others > 5.0 {
+            out.push_str(" (BUSY: figures are upper bounds)");
+        }
+    }
     out
 }
 

@@ -69,8 +69,11 @@ pub struct Config {
     pub ramp_rate: f64,
     /// The set-up rate mode instead of a load run.
     pub setup: Option<SetupRate>,
-    /// pinbridge on core 0, the harness and its generator on core 1.
+    /// Pin pinbridge to one core and the harness with its generator to another.
     pub pin: bool,
+    /// The cores: pinbridge's and the load's [0 and 1].
+    pub serve_core: usize,
+    pub load_core: usize,
     /// Keep the run's files (data directory, logs, SIPp's files) here.
     pub work_dir: Option<PathBuf>,
     /// RTP sockets the native generator's callers share.
@@ -99,6 +102,8 @@ impl Config {
             ramp_rate: 100.0,
             setup: None,
             pin: true,
+            serve_core: 0,
+            load_core: 1,
             work_dir: None,
             rtp_sockets: 16,
             audio_sample: 20,
@@ -153,6 +158,8 @@ pub struct Record {
     /// Set-up mode: calls set up and CPU per set-up in ms.
     pub setups: Option<(usize, f64)>,
     pub generator_cpu_pct: f64,
+    /// Busy time of pinbridge's core not spent by pinbridge, % (pinned runs).
+    pub others_on_serve_core_pct: Option<f64>,
     pub json: Value,
 }
 
@@ -188,6 +195,7 @@ fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Opt
 #[derive(Debug, Clone)]
 struct Snapshot {
     at: Instant,
+    cores: Vec<(u64, u64)>,
     cpu: CpuTicks,
     generator_cpu: CpuTicks,
     metrics: Metrics,
@@ -216,6 +224,7 @@ impl Running {
 fn snapshot(serve: &Serve, generator: &Running) -> Result<Snapshot, Error> {
     Ok(Snapshot {
         at: Instant::now(),
+        cores: process::core_times(),
         cpu: process::cpu_ticks(serve.pid())?,
         generator_cpu: generator.cpu(),
         metrics: serve.metrics()?,
@@ -307,18 +316,25 @@ pub fn run(config: &Config) -> Result<Record, Error> {
             config.pinbridge.display()
         )));
     }
-    if config.pin && process::cores() < 2 {
-        return Err(Error::new(
-            "pinning needs two cores (pinbridge on 0, the load on 1); run with --no-pin",
-        ));
+    let cores = process::cores();
+    if config.pin
+        && (config.serve_core == config.load_core
+            || config.serve_core >= cores
+            || config.load_core >= cores)
+    {
+        return Err(Error::new(format!(
+            "pinning needs two distinct cores of the {cores} here (pinbridge on {}, the load \
+             on {}); run with --no-pin",
+            config.serve_core, config.load_core
+        )));
     }
     let (serve_core, load_core) = if config.pin {
-        (Some(0), Some(1))
+        (Some(config.serve_core), Some(config.load_core))
     } else {
         (None, None)
     };
-    if config.pin {
-        process::pin_self(1)?;
+    if let Some(core) = load_core {
+        process::pin_self(core)?;
     }
     let load_before = process::load_average();
     let work = WorkDir::new(config.work_dir.as_deref())?;
@@ -972,6 +988,16 @@ fn figures(
         / window
         * 100.0;
     let d = a.metrics.delta(&b.metrics);
+    // What else ran on pinbridge's core: its busy time less pinbridge's own.
+    let core_busy = process::core_busy(&a.cores, &b.cores);
+    let others_on_serve_core = config
+        .pin
+        .then(|| {
+            core_busy
+                .get(config.serve_core)
+                .map(|busy| (busy - cpu_pct).max(0.0))
+        })
+        .flatten();
     let rss_window = mem_mid.rss_kib.max(mem_end.rss_kib);
     let rss_per = (rss_window as f64 - mem_base.rss_kib as f64) / calls as f64;
     let mut failed_calls: usize = outcomes.failures.values().sum();
@@ -1044,6 +1070,7 @@ fn figures(
         "room_size": config.room_size,
         "lobby": config.lobby,
         "pinned": config.pin,
+        "cores": { "serve": config.pin.then_some(config.serve_core), "load": config.pin.then_some(config.load_core) },
         "ramp_rate_per_s": config.ramp_rate,
         "warmup_s": config.warmup.as_secs_f64(),
         "window_s": window,
@@ -1076,6 +1103,8 @@ fn figures(
             "samples": samples,
         },
         "generator_cpu_pct": generator_cpu_pct,
+        "core_busy_pct": core_busy,
+        "others_on_serve_core_pct": others_on_serve_core,
         "generator_report": outcomes.generator,
     });
     Record {
@@ -1098,6 +1127,7 @@ fn figures(
         audio_rms_median: rms_median,
         setups: None,
         generator_cpu_pct,
+        others_on_serve_core_pct: others_on_serve_core,
         json,
     }
 }
