@@ -213,14 +213,20 @@ fn dechunk(mut body: &str) -> String {
 const PORTS_FROM: u16 = 10_000;
 const PORTS_BELOW: u16 = 32_700;
 
-/// The next port this process looks at: two runs in one process (parallel tests) get
-/// disjoint blocks, because pinbridge binds its RTP ports only when a call comes.
-static NEXT_PORT: std::sync::Mutex<u16> = std::sync::Mutex::new(PORTS_FROM);
+/// The next port this process looks at (0: not chosen yet). Two runs in one process
+/// (parallel tests) get disjoint blocks, because pinbridge binds its RTP ports only when a
+/// call comes; two processes start at different places (by PID), which makes a clash of
+/// two harnesses on one machine unlikely, not impossible.
+static NEXT_PORT: std::sync::Mutex<u16> = std::sync::Mutex::new(0);
 
 /// A block of `count` consecutive UDP ports on 127.0.0.1, starting at an even port, every
 /// one of them free a moment ago and not handed out before by this process.
 pub fn free_port_block(count: u16) -> Result<u16, Error> {
     let mut next = NEXT_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    if *next == 0 {
+        let span = u32::from(PORTS_BELOW - PORTS_FROM) / 2;
+        *next = PORTS_FROM + 2 * (std::process::id().wrapping_mul(7919) % span) as u16;
+    }
     let mut wrapped = false;
     let mut base = *next + (*next % 2);
     loop {
