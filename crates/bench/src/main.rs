@@ -84,6 +84,10 @@ struct Args {
     /// Callers whose audio is captured in a SIPp run.
     #[arg(long, default_value_t = 20)]
     audio_sample: usize,
+    /// Before each run, wait (up to 10 min) until the cores used are each less busy
+    /// than this, in % over 2 s: for a machine shared with other work.
+    #[arg(long, value_name = "PCT")]
+    quiet_below: Option<f64>,
     /// No progress lines on standard error.
     #[arg(long, short)]
     quiet: bool,
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
     config.work_dir = args.keep.clone();
     config.rtp_sockets = args.rtp_sockets;
     config.audio_sample = args.audio_sample;
+    config.quiet_below = args.quiet_below;
     config.verbose = !args.quiet;
 
     let mut records: Vec<Record> = Vec::new();

@@ -82,6 +82,9 @@ pub struct Config {
     pub audio_sample: usize,
     /// Length of the SIPp audio capture.
     pub audio_check: Duration,
+    /// Before the run, wait (up to 10 minutes) until pinbridge's and the load's cores
+    /// are each busier than this, in %, for no longer than 2 s in a row.
+    pub quiet_below: Option<f64>,
     /// Progress lines on standard error.
     pub verbose: bool,
 }
@@ -108,6 +111,7 @@ impl Config {
             rtp_sockets: 16,
             audio_sample: 20,
             audio_check: Duration::from_secs(3),
+            quiet_below: None,
             verbose: false,
         }
     }
@@ -336,6 +340,9 @@ pub fn run(config: &Config) -> Result<Record, Error> {
     if let Some(core) = load_core {
         process::pin_self(core)?;
     }
+    let quiet = config
+        .quiet_below
+        .map(|limit| wait_quiet(config, limit, &progress));
     let load_before = process::load_average();
     let work = WorkDir::new(config.work_dir.as_deref())?;
     let data_dir = work.path().join("data");
@@ -406,6 +413,12 @@ pub fn run(config: &Config) -> Result<Record, Error> {
     let json = record.json.as_object_mut().expect("an object");
     json.insert("serve_exit".into(), json!(serve_exit));
     json.insert("load_average_before".into(), json!(load_before));
+    if let Some((waited, busy)) = quiet {
+        json.insert(
+            "quiet_gate".into(),
+            json!({ "waited_s": waited.as_secs_f64(), "core_busy_pct": busy }),
+        );
+    }
     json.insert("load_average_after".into(), json!(process::load_average()));
     json.insert("work_dir".into(), json!(work.path().display().to_string()));
     json.insert(
@@ -417,6 +430,29 @@ pub fn run(config: &Config) -> Result<Record, Error> {
         progress.say(&format!("files kept in {}", work.path().display()));
     }
     Ok(record)
+}
+
+/// Waits until the cores the run uses are quiet (each below `limit` % busy over 2 s),
+/// up to 10 minutes; how long it waited and the last reading.
+fn wait_quiet(config: &Config, limit: f64, progress: &Progress) -> (Duration, Vec<f64>) {
+    let start = Instant::now();
+    let cores: Vec<usize> = if config.pin {
+        vec![config.serve_core, config.load_core]
+    } else {
+        (0..process::cores()).collect()
+    };
+    loop {
+        let before = process::core_times();
+        std::thread::sleep(Duration::from_secs(2));
+        let busy = process::core_busy(&before, &process::core_times());
+        let quiet = cores
+            .iter()
+            .all(|&c| busy.get(c).is_some_and(|b| *b < limit));
+        if quiet || start.elapsed() >= Duration::from_secs(600) {
+            return (start.elapsed(), busy);
+        }
+        progress.say(&format!("waiting for quiet cores: busy {busy:.0?} %"));
+    }
 }
 
 struct Plan<'a> {
