@@ -81,13 +81,19 @@ impl Codec {
         }
     }
 
+    /// The linear sample of every code word.
+    #[inline]
+    pub fn decode_table(self) -> &'static [i16; 256] {
+        match self {
+            Codec::Pcmu => &ULAW_DECODE,
+            Codec::Pcma => &ALAW_DECODE,
+        }
+    }
+
     /// Decodes `payload` into `out`, one sample per byte, over the shorter of the two.
     #[inline]
     pub fn decode(self, payload: &[u8], out: &mut [i16]) {
-        let table = match self {
-            Codec::Pcmu => &ULAW_DECODE,
-            Codec::Pcma => &ALAW_DECODE,
-        };
+        let table = self.decode_table();
         for (sample, &code) in out.iter_mut().zip(payload) {
             *sample = table[code as usize];
         }

@@ -1,16 +1,17 @@
 //! The receive-side jitter buffer: RTP packets in (any order, any packet time), one
 //! 20 ms frame out per tick.
 //!
-//! Samples are decoded on arrival into a ring indexed by RTP timestamp, with a presence
-//! flag per sample, so reordering, duplicates and packet times other than 20 ms need no
-//! special cases. The playout point trails the newest timestamp by the target delay.
+//! Code words are kept on arrival in a ring indexed by RTP timestamp, with a presence
+//! bit per sample, so reordering, duplicates and packet times other than 20 ms need no
+//! special cases; they are decoded when played. A change of codec starts afresh. The playout point trails the newest timestamp by the target delay.
 //! When the buffer runs dry the playout point waits (the delay grows by what the network
 //! took), and once a second it drops a frame if the delay stayed above target for that
 //! whole second, so the delay settles back. A new SSRC, a timestamp jump beyond the
 //! ring (about a second), a step back of more than half of it, or a pause in arrivals
 //! longer than the idle time resynchronises; a smaller jump forward is caught by the
 //! maximum delay, which skips the playout point ahead.
-//! Memory is fixed at construction.
+//! Memory is fixed at construction: 9 KiB per buffer (a byte and a bit per sample), so
+//! thousands of calls' buffers stay small in the cache.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,8 @@ use crate::{FRAME_SAMPLES, Frame, SAMPLE_RATE, SILENT_FRAME};
 /// Samples the ring holds: 1.024 s at 8 kHz.
 const RING: usize = 8192;
 const MASK: u32 = RING as u32 - 1;
+// The presence bits are whole words, and no word spans the ring's end.
+const _: () = assert!(RING % 64 == 0 && RING.is_power_of_two());
 /// The largest packet accepted, in samples (256 ms).
 const MAX_PACKET: usize = RING / 4;
 /// Ticks over which the lowest buffer level is watched before shrinking the delay.
@@ -106,6 +109,8 @@ pub struct JitterCounters {
 #[derive(Debug, Clone, Copy)]
 struct Stream {
     ssrc: u32,
+    /// The codec of the code words in the ring.
+    codec: Codec,
     /// The timestamp of the next sample to play.
     cursor: u32,
     /// One past the newest timestamp received.
@@ -122,8 +127,10 @@ pub struct JitterBuffer {
     config: JitterConfig,
     target: i32,
     max: i32,
-    ring: Box<[i16]>,
-    present: Box<[bool]>,
+    /// Code words by timestamp.
+    ring: Box<[u8]>,
+    /// One bit per ring slot: whether it holds a code word not played yet.
+    present: Box<[u64]>,
     stream: Option<Stream>,
     last_frame: Frame,
     counters: JitterCounters,
@@ -143,7 +150,7 @@ impl JitterBuffer {
             target,
             max,
             ring: vec![0; RING].into_boxed_slice(),
-            present: vec![false; RING].into_boxed_slice(),
+            present: vec![0; RING / 64].into_boxed_slice(),
             stream: None,
             last_frame: SILENT_FRAME,
             counters: JitterCounters::default(),
@@ -163,10 +170,11 @@ impl JitterBuffer {
         })
     }
 
-    fn resynchronise(&mut self, ssrc: u32, timestamp: u32, now: Instant) {
-        self.present.fill(false);
+    fn resynchronise(&mut self, ssrc: u32, codec: Codec, timestamp: u32, now: Instant) {
+        self.present.fill(0);
         self.stream = Some(Stream {
             ssrc,
+            codec,
             cursor: timestamp.wrapping_sub(self.target as u32),
             newest_end: timestamp,
             last_arrival: now,
@@ -193,13 +201,14 @@ impl JitterBuffer {
                 // Widened so that adding the length cannot overflow, whatever the timestamp.
                 let offset = packet.timestamp.wrapping_sub(stream.cursor) as i32 as i64;
                 stream.ssrc != packet.ssrc
+                    || stream.codec != codec
                     || now.saturating_duration_since(stream.last_arrival) >= self.config.idle_reset
                     || offset + len as i64 > RING as i64
                     || offset < -(RING as i64 / 2)
             }
         };
         if needs_resync {
-            self.resynchronise(packet.ssrc, packet.timestamp, now);
+            self.resynchronise(packet.ssrc, codec, packet.timestamp, now);
             outcome = PushOutcome::Resynchronised;
         }
         let Some(stream) = self.stream.as_mut() else {
@@ -211,17 +220,29 @@ impl JitterBuffer {
             self.counters.late += 1;
             return PushOutcome::Late;
         }
+        // Samples before the playout point are too late; the rest go into the ring, in
+        // at most two runs (the second after the ring wraps).
+        let skip = (-offset).max(0) as usize;
+        let codes = &packet.payload[skip..];
+        let first = packet.timestamp.wrapping_add(skip as u32);
         let mut new_samples = 0;
-        for (i, &code) in packet.payload.iter().enumerate() {
-            if offset + (i as i64) < 0 {
-                continue;
+        for run in Runs::new(first, codes.len()) {
+            let word = &mut self.present[run.word];
+            let empty = run.mask & !*word;
+            let from = &codes[run.offset..run.offset + run.len];
+            let to = &mut self.ring[run.index..run.index + run.len];
+            if empty == run.mask {
+                to.copy_from_slice(from);
+            } else {
+                // A sample already present (a duplicate) keeps its first value.
+                for (j, (slot, &code)) in to.iter_mut().zip(from).enumerate() {
+                    if empty & (1 << (run.bit + j)) != 0 {
+                        *slot = code;
+                    }
+                }
             }
-            let index = (packet.timestamp.wrapping_add(i as u32) & MASK) as usize;
-            if !self.present[index] {
-                self.ring[index] = codec.decode_sample(code);
-                self.present[index] = true;
-                new_samples += 1;
-            }
+            *word |= run.mask;
+            new_samples += empty.count_ones();
         }
         let end = packet.timestamp.wrapping_add(len as u32);
         if end.wrapping_sub(stream.newest_end) as i32 > 0 {
@@ -280,15 +301,30 @@ impl JitterBuffer {
                 kind: PlayoutKind::Concealed,
             };
         }
+        // The frame is at most two runs of the ring (the second after it wraps); a
+        // missing sample plays as silence.
+        // A missing sample plays as silence.
+        let table = stream.codec.decode_table();
         let mut frame = SILENT_FRAME;
         let mut found = 0;
-        for (i, slot) in frame.iter_mut().enumerate() {
-            let index = (stream.cursor.wrapping_add(i as u32) & MASK) as usize;
-            if self.present[index] {
-                *slot = self.ring[index];
-                self.present[index] = false;
-                found += 1;
+        for run in Runs::new(stream.cursor, FRAME_SAMPLES) {
+            let word = &mut self.present[run.word];
+            let have = *word & run.mask;
+            let codes = &self.ring[run.index..run.index + run.len];
+            let out = &mut frame[run.offset..run.offset + run.len];
+            if have == run.mask {
+                for (sample, &code) in out.iter_mut().zip(codes) {
+                    *sample = table[code as usize];
+                }
+            } else if have != 0 {
+                for (j, (sample, &code)) in out.iter_mut().zip(codes).enumerate() {
+                    if have & (1 << (run.bit + j)) != 0 {
+                        *sample = table[code as usize];
+                    }
+                }
             }
+            *word &= !run.mask;
+            found += have.count_ones() as usize;
         }
         stream.cursor = stream.cursor.wrapping_add(FRAME_SAMPLES as u32);
         let playout = if found == 0 {
@@ -327,9 +363,71 @@ impl JitterBuffer {
     }
 
     fn discard(&mut self, from: u32, count: i32) {
-        for i in 0..count.clamp(0, RING as i32) as u32 {
-            self.present[(from.wrapping_add(i) & MASK) as usize] = false;
+        for run in Runs::new(from, count.clamp(0, RING as i32) as usize) {
+            self.present[run.word] &= !run.mask;
         }
+    }
+}
+
+/// A stretch of ring slots inside one word of the presence bits.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// The first ring slot.
+    index: usize,
+    /// How many slots.
+    len: usize,
+    /// Slots of the whole stretch before this run.
+    offset: usize,
+    /// The word of presence bits, and the bit of the first slot in it.
+    word: usize,
+    bit: usize,
+    /// The run's bits in that word.
+    mask: u64,
+}
+
+/// The runs covering `count` ring slots from the one of `timestamp`, in order.
+struct Runs {
+    index: usize,
+    offset: usize,
+    count: usize,
+}
+
+impl Runs {
+    fn new(timestamp: u32, count: usize) -> Runs {
+        Runs {
+            index: (timestamp & MASK) as usize,
+            offset: 0,
+            count,
+        }
+    }
+}
+
+impl Iterator for Runs {
+    type Item = Run;
+
+    fn next(&mut self) -> Option<Run> {
+        if self.offset >= self.count {
+            return None;
+        }
+        let bit = self.index % 64;
+        let len = (64 - bit).min(self.count - self.offset);
+        let mask = if len == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << len) - 1) << bit
+        };
+        let run = Run {
+            index: self.index,
+            len,
+            offset: self.offset,
+            word: self.index / 64,
+            bit,
+            mask,
+        };
+        self.offset += len;
+        // A word never spans the ring's end (RING is a multiple of 64).
+        self.index = (self.index + len) % RING;
+        Some(run)
     }
 }
 
@@ -542,6 +640,80 @@ mod tests {
         let out: Vec<Playout> = (0..4).map(|i| harness.pop(310 + i * 20)).collect();
         assert_eq!(heard(&out), vec![None, None, None, Some(30)]);
         assert_eq!(harness.buffer.counters().resyncs, 3);
+    }
+
+    #[test]
+    fn a_codec_change_starts_afresh_and_plays_in_the_new_codec() {
+        let mut buffer = JitterBuffer::default();
+        let base = Instant::now();
+        let ulaw = [Codec::Pcmu.encode_sample(1000); FRAME_SAMPLES];
+        let alaw = [Codec::Pcma.encode_sample(-2000); FRAME_SAMPLES];
+        let mut played = Vec::new();
+        for k in 0..20u32 {
+            let (payload_type, payload) = if k < 10 { (0, &ulaw) } else { (8, &alaw) };
+            let packet = RtpPacket::new(payload_type, k as u16, k * 160, SSRC, payload);
+            let now = base + Duration::from_millis(u64::from(k) * 20);
+            let outcome = buffer.push(&packet, now);
+            if k == 10 {
+                assert_eq!(outcome, PushOutcome::Resynchronised);
+            }
+            played.push(buffer.pop(now + Duration::from_millis(10)));
+        }
+        let level = |p: &Playout| p.frame[0];
+        let audio: Vec<i16> = played
+            .iter()
+            .filter(|p| p.kind == PlayoutKind::Audio)
+            .map(level)
+            .collect();
+        let ulaw_level = Codec::Pcmu.decode_sample(ulaw[0]);
+        let alaw_level = Codec::Pcma.decode_sample(alaw[0]);
+        assert!(audio.contains(&ulaw_level) && audio.contains(&alaw_level), "{audio:?}");
+        // Nothing is played in the wrong codec: every sample is one of the two levels.
+        assert!(audio.iter().all(|&v| v == ulaw_level || v == alaw_level));
+        assert_eq!(buffer.counters().resyncs, 2);
+    }
+
+    #[test]
+    fn overlapping_packets_keep_the_first_copy_of_each_sample() {
+        let mut buffer = JitterBuffer::default();
+        let now = Instant::now();
+        // Three packets: 0..160, 100..260 (overlapping by 60), then 40..120 (all seen).
+        // Timestamps start a little before a ring word so runs split across words.
+        let t0 = 8192 * 3 - 30;
+        let a = [Codec::Pcmu.encode_sample(500); FRAME_SAMPLES];
+        let b = [Codec::Pcmu.encode_sample(-700); FRAME_SAMPLES];
+        let c = [Codec::Pcmu.encode_sample(9000); 80];
+        assert_eq!(
+            buffer.push(&RtpPacket::new(0, 1, t0, SSRC, &a), now),
+            PushOutcome::Resynchronised
+        );
+        assert_eq!(
+            buffer.push(&RtpPacket::new(0, 2, t0 + 100, SSRC, &b), now),
+            PushOutcome::Stored
+        );
+        assert_eq!(
+            buffer.push(&RtpPacket::new(0, 3, t0 + 40, SSRC, &c), now),
+            PushOutcome::Duplicate
+        );
+        let (va, vb) = (
+            Codec::Pcmu.decode_sample(a[0]),
+            Codec::Pcmu.decode_sample(b[0]),
+        );
+        let mut heard = Vec::new();
+        let mut at = now;
+        while heard.len() < 400 {
+            at += Duration::from_millis(20);
+            let playout = buffer.pop(at);
+            if playout.kind != PlayoutKind::Idle && playout.kind != PlayoutKind::Concealed {
+                heard.extend_from_slice(&playout.frame);
+            }
+            if playout.kind == PlayoutKind::Concealed && !heard.is_empty() {
+                break;
+            }
+        }
+        let start = heard.iter().position(|&v| v == va).expect("packet a is played");
+        let expected: Vec<i16> = (0..260).map(|i| if i < 160 { va } else { vb }).collect();
+        assert_eq!(&heard[start..start + 260], &expected[..]);
     }
 
     #[test]
