@@ -84,10 +84,14 @@ struct Args {
     /// Callers whose audio is captured in a SIPp run.
     #[arg(long, default_value_t = 20)]
     audio_sample: usize,
-    /// Before each run, wait (up to 10 min) until the cores used are each less busy
-    /// than this, in % over 2 s: for a machine shared with other work.
+    /// Before each run, wait (up to --quiet-wait) until the cores used are each less
+    /// busy than this, in % over 2 s: for a machine shared with other work.
     #[arg(long, value_name = "PCT")]
     quiet_below: Option<f64>,
+    /// The longest wait for --quiet-below, seconds; then the run goes ahead (and says how
+    /// busy the cores were).
+    #[arg(long, default_value_t = 120.0)]
+    quiet_wait: f64,
     /// No progress lines on standard error.
     #[arg(long, short)]
     quiet: bool,
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
     config.rtp_sockets = args.rtp_sockets;
     config.audio_sample = args.audio_sample;
     config.quiet_below = args.quiet_below;
+    config.quiet_wait = Duration::from_secs_f64(args.quiet_wait);
     config.verbose = !args.quiet;
 
     let mut records: Vec<Record> = Vec::new();

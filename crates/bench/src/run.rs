@@ -82,9 +82,10 @@ pub struct Config {
     pub audio_sample: usize,
     /// Length of the SIPp audio capture.
     pub audio_check: Duration,
-    /// Before the run, wait (up to 10 minutes) until pinbridge's and the load's cores
-    /// are each busier than this, in %, for no longer than 2 s in a row.
+    /// Before the run, wait (up to `quiet_wait`) until pinbridge's and the load's cores
+    /// are each less busy than this, in %, over 2 s.
     pub quiet_below: Option<f64>,
+    pub quiet_wait: Duration,
     /// Progress lines on standard error.
     pub verbose: bool,
 }
@@ -112,6 +113,7 @@ impl Config {
             audio_sample: 20,
             audio_check: Duration::from_secs(3),
             quiet_below: None,
+            quiet_wait: Duration::from_secs(120),
             verbose: false,
         }
     }
@@ -433,7 +435,7 @@ pub fn run(config: &Config) -> Result<Record, Error> {
 }
 
 /// Waits until the cores the run uses are quiet (each below `limit` % busy over 2 s),
-/// up to 10 minutes; how long it waited and the last reading.
+/// up to `config.quiet_wait`; how long it waited and the last reading.
 fn wait_quiet(config: &Config, limit: f64, progress: &Progress) -> (Duration, Vec<f64>) {
     let start = Instant::now();
     let cores: Vec<usize> = if config.pin {
@@ -448,7 +450,7 @@ fn wait_quiet(config: &Config, limit: f64, progress: &Progress) -> (Duration, Ve
         let quiet = cores
             .iter()
             .all(|&c| busy.get(c).is_some_and(|b| *b < limit));
-        if quiet || start.elapsed() >= Duration::from_secs(600) {
+        if quiet || start.elapsed() >= config.quiet_wait {
             return (start.elapsed(), busy);
         }
         progress.say(&format!("waiting for quiet cores: busy {busy:.0?} %"));
