@@ -234,6 +234,17 @@ struct CallSlot {
     reported_lost: i64,
 }
 
+impl CallSlot {
+    /// Whether anything uses the caller's audio: the room's mixer once they are in the
+    /// meeting, or in-band key detection when no telephone-event was negotiated. A caller
+    /// in the lobby or the caller flow with RFC 4733 keys is heard by nobody, so their
+    /// audio is not buffered (their packets still count for RTCP and the RTP timeout).
+    fn listens(&self) -> bool {
+        self.media.telephone_event.is_none()
+            || self.member.as_ref().is_some_and(|m| m.mixer.is_some())
+    }
+}
+
 /// A call's place in a room.
 #[derive(Debug, Clone)]
 struct Member {
@@ -973,9 +984,13 @@ impl Engine {
             let Some(call) = entry.as_mut() else { continue };
             receive(call, &mut self.datagrams, now, slot, &mut digits);
             call.events.handle_timeout(now);
-            let playout = call.jitter.pop(now);
-            call.has_input = !matches!(playout.kind, PlayoutKind::Idle);
-            call.input = playout.frame;
+            if call.listens() {
+                let playout = call.jitter.pop(now);
+                call.has_input = !matches!(playout.kind, PlayoutKind::Idle);
+                call.input = playout.frame;
+            } else {
+                call.has_input = false;
+            }
             if call.media.telephone_event.is_none() && call.has_input {
                 if let Some(digit) = call.inband.process(&call.input) {
                     digits.push((slot, digit.as_char()));
@@ -1096,7 +1111,7 @@ fn receive(
                 continue;
             }
             call.stats.record(&packet, now);
-            if call.jitter.push(&packet, now) == PushOutcome::Late {
+            if call.listens() && call.jitter.push(&packet, now) == PushOutcome::Late {
                 metrics::add(&METRICS.rtp_packets_late, 1);
             }
         }
