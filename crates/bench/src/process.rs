@@ -17,8 +17,20 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `cmd` (made with [`command`], so pinned if asked).
+    /// Starts `cmd` (made with [`command`], so pinned if asked). Should the harness die
+    /// without stopping it (killed, or a panic that aborts), the kernel sends it SIGTERM.
     pub fn spawn(name: &str, mut cmd: Command) -> Result<Proc, Error> {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only the child being started.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
         let child = cmd
             .spawn()
             .map_err(|e| Error::new(format!("cannot start {name}: {e}")))?;
