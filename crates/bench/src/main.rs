@@ -84,8 +84,8 @@ struct Args {
     /// Callers whose audio is captured in a SIPp run.
     #[arg(long, default_value_t = 20)]
     audio_sample: usize,
-    /// Before each run, wait (up to --quiet-wait) until the cores used are each less
-    /// busy than this, in % over 2 s: for a machine shared with other work.
+    /// Before each run, wait (up to --quiet-wait) until pinbridge's core (every core with
+    /// --no-pin) is less busy than this, in % over 2 s: for a machine shared with others.
     #[arg(long, value_name = "PCT")]
     quiet_below: Option<f64>,
     /// The longest wait for --quiet-below, seconds; then the run goes ahead (and says how

@@ -82,8 +82,8 @@ pub struct Config {
     pub audio_sample: usize,
     /// Length of the SIPp audio capture.
     pub audio_check: Duration,
-    /// Before the run, wait (up to `quiet_wait`) until pinbridge's and the load's cores
-    /// are each less busy than this, in %, over 2 s.
+    /// Before the run, wait (up to `quiet_wait`) until pinbridge's core (every core when
+    /// not pinned) is less busy than this, in %, over 2 s.
     pub quiet_below: Option<f64>,
     pub quiet_wait: Duration,
     /// Progress lines on standard error.
@@ -434,12 +434,13 @@ pub fn run(config: &Config) -> Result<Record, Error> {
     Ok(record)
 }
 
-/// Waits until the cores the run uses are quiet (each below `limit` % busy over 2 s),
+/// Waits until pinbridge's core (every core unpinned) is quiet (below `limit` % busy
+/// over 2 s),
 /// up to `config.quiet_wait`; how long it waited and the last reading.
 fn wait_quiet(config: &Config, limit: f64, progress: &Progress) -> (Duration, Vec<f64>) {
     let start = Instant::now();
     let cores: Vec<usize> = if config.pin {
-        vec![config.serve_core, config.load_core]
+        vec![config.serve_core]
     } else {
         (0..process::cores()).collect()
     };
