@@ -23,7 +23,7 @@ use crate::{FRAME_SAMPLES, Frame, SAMPLE_RATE, SILENT_FRAME};
 const RING: usize = 8192;
 const MASK: u32 = RING as u32 - 1;
 // The presence bits are whole words, and no word spans the ring's end.
-const _: () = assert!(RING % 64 == 0 && RING.is_power_of_two());
+const _: () = assert!(RING.is_multiple_of(64) && RING.is_power_of_two());
 /// The largest packet accepted, in samples (256 ms).
 const MAX_PACKET: usize = RING / 4;
 /// Ticks over which the lowest buffer level is watched before shrinking the delay.
