@@ -291,7 +291,6 @@ impl Generator {
         }
         let nonce = std::process::id();
         let now = Instant::now();
-        let speech_frames = (config.speech.len() / FRAME).max(1);
         let mut calls = Vec::with_capacity(config.plans.len());
         for (i, plan) in config.plans.iter().enumerate() {
             let socket = i % sockets.len();
@@ -335,7 +334,10 @@ impl Generator {
                 timestamp: seed.rotate_left(7),
                 marker: true,
                 event_pt: None,
-                speech_at: (i * 37 % speech_frames) * FRAME,
+                // From the start of the speech at the answer, as SIPp's rtp_stream does:
+                // what the room hears (how many talk at once) is then the same with
+                // both generators for the same ramp rate.
+                speech_at: 0,
                 key_tick: None,
                 key_timestamp: 0,
                 keys,

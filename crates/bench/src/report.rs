@@ -43,6 +43,12 @@ pub fn line(r: &Record) -> String {
         ));
     }
     out.push_str(&format!(", generator cpu {:.1}%", r.generator_cpu_pct));
+    if let Some(delivered) = r.load_delivered_pct {
+        out.push_str(&format!(", load delivered {delivered:.1}%"));
+        if delivered < 98.0 {
+            out.push_str(" (SHORT: the generator fell behind; figures are lower bounds)");
+        }
+    }
     if let Some(others) = r.others_on_serve_core_pct {
         out.push_str(&format!(", others on pinbridge's core {others:.1}%"));
         if others > 5.0 {

@@ -166,6 +166,8 @@ pub struct Record {
     pub generator_cpu_pct: f64,
     /// Busy time of pinbridge's core not spent by pinbridge, % (pinned runs).
     pub others_on_serve_core_pct: Option<f64>,
+    /// RTP pinbridge received over the window, % of 50 packets/s per caller (load runs).
+    pub load_delivered_pct: Option<f64>,
     pub json: Value,
 }
 
@@ -1083,6 +1085,13 @@ fn figures(
     let rms_median = median(&mut rms);
     let mix_ticks = window * 50.0;
     let m = |name: &str| d.get(name);
+    // How much of the load reached pinbridge: a generator that falls behind (its core is
+    // busy) sends less than 50 packets a second per caller, and the run measures less.
+    let delivered_pct = if config.setup.is_some() {
+        None
+    } else {
+        Some(m("pinbridge_rtp_packets_received_total") / (calls as f64 * 50.0 * window) * 100.0)
+    };
     let rtp = json!({
         "late_mixes": m("pinbridge_late_mixes_total"),
         "mix_ticks_in_window": mix_ticks,
@@ -1092,6 +1101,7 @@ fn figures(
         "rtp_lost": m("pinbridge_rtp_packets_lost_total"),
         "rtp_send_failures": m("pinbridge_rtp_send_failures_total"),
         "rtp_expected_each_way": calls as f64 * 50.0 * window,
+        "load_delivered_pct": delivered_pct,
         "rtp_generator_sent_in_window": generator_sent,
         "rtp_generator_received_in_window": generator_received,
         "rtp_into_pinbridge_unaccounted": generator_sent
@@ -1167,6 +1177,7 @@ fn figures(
         setups: None,
         generator_cpu_pct,
         others_on_serve_core_pct: others_on_serve_core,
+        load_delivered_pct: delivered_pct,
         json,
     }
 }
