@@ -667,7 +667,10 @@ mod tests {
             .collect();
         let ulaw_level = Codec::Pcmu.decode_sample(ulaw[0]);
         let alaw_level = Codec::Pcma.decode_sample(alaw[0]);
-        assert!(audio.contains(&ulaw_level) && audio.contains(&alaw_level), "{audio:?}");
+        assert!(
+            audio.contains(&ulaw_level) && audio.contains(&alaw_level),
+            "{audio:?}"
+        );
         // Nothing is played in the wrong codec: every sample is one of the two levels.
         assert!(audio.iter().all(|&v| v == ulaw_level || v == alaw_level));
         assert_eq!(buffer.counters().resyncs, 2);
@@ -711,7 +714,10 @@ mod tests {
                 break;
             }
         }
-        let start = heard.iter().position(|&v| v == va).expect("packet a is played");
+        let start = heard
+            .iter()
+            .position(|&v| v == va)
+            .expect("packet a is played");
         let expected: Vec<i16> = (0..260).map(|i| if i < 160 { va } else { vb }).collect();
         assert_eq!(&heard[start..start + 260], &expected[..]);
     }

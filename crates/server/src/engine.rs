@@ -1118,8 +1118,7 @@ fn receive(
     }
     // RTCP: the caller's sender reports feed the round-trip fields of ours.
     for _ in 0..MAX_READS_PER_TICK {
-        if !call.rtcp_readable || !read_batch(&call.rtcp, datagrams, &mut call.rtcp_readable)
-        {
+        if !call.rtcp_readable || !read_batch(&call.rtcp, datagrams, &mut call.rtcp_readable) {
             break;
         }
         for (bytes, source) in datagrams.iter() {
