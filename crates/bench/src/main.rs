@@ -147,7 +147,8 @@ fn main() -> ExitCode {
         match run(&config) {
             Ok(record) => {
                 println!("run {repetition}: {}", report::line(&record));
-                if record.failed_calls > 0 {
+                let misplaced = record.placement.is_some_and(|(placed, checked)| placed < checked);
+                if record.failed_calls > 0 || misplaced {
                     ok = false;
                 }
                 if let Some(path) = &args.json

@@ -36,6 +36,9 @@ pub fn line(r: &Record) -> String {
         r.failed_calls,
         r.callers
     ));
+    if let Some((placed, checked)) = r.placement {
+        out.push_str(&format!(", in place {placed}/{checked}"));
+    }
     if r.setups.is_none() {
         out.push_str(&format!(
             ", audio {}/{} ok ({:.1} pkt/s, rms {:.0})",

@@ -161,6 +161,8 @@ pub struct Record {
     pub audio_ok: usize,
     pub audio_pps_median: f64,
     pub audio_rms_median: f64,
+    /// Callers found where they should be (their meeting, or the lobby) of those checked.
+    pub placement: Option<(usize, usize)>,
     /// Set-up mode: calls set up and CPU per set-up in ms.
     pub setups: Option<(usize, f64)>,
     pub generator_cpu_pct: f64,
@@ -616,8 +618,11 @@ type Failures = BTreeMap<String, usize>;
 /// After the window: what the generator saw of every call, and the audio checks.
 struct Outcomes {
     failures: Failures,
-    /// (pinbridge port, what the caller heard over the check).
-    heard: Vec<(u16, Heard)>,
+    /// Calls that failed as the generator saw them (each counted once).
+    failed: usize,
+    /// (pinbridge port, what the caller heard over the check, whether the call failed
+    /// already for another reason).
+    heard: Vec<(u16, Heard, bool)>,
     /// Seconds the audio was measured over.
     heard_over: f64,
     generator: Value,
@@ -796,18 +801,10 @@ fn drive_load(
             "not_placed": not_placed,
         }),
     );
-    if not_placed > 0 {
-        record.failed_calls += not_placed;
-        let f = json
-            .entry("failures")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("an object");
-        f.insert(
-            "not joined (meeting show / lobby gauge)".into(),
-            json!(not_placed),
-        );
-    }
+    record.placement = Some((
+        if config.lobby { calls } else { want } - not_placed,
+        if config.lobby { calls } else { want },
+    ));
     json.insert("gauges_at_window_start".into(), gauges.to_json());
     json.insert("metrics_before_calls".into(), metrics_base.to_json());
     json.insert("metrics_at_end".into(), end.to_json());
@@ -929,7 +926,7 @@ fn native_outcomes(report: NativeReport, shared: &Shared, heard_over: f64) -> Ou
             *failures.entry(call.outcome.name()).or_default() += 1;
         }
         if let Some(port) = call.pinbridge_port {
-            heard.push((port, call.heard));
+            heard.push((port, call.heard, call.outcome.is_failure()));
         }
         if let Some(t) = call.answer_time {
             answer_ms.push(t.as_secs_f64() * 1000.0);
@@ -942,7 +939,13 @@ fn native_outcomes(report: NativeReport, shared: &Shared, heard_over: f64) -> Ou
             .copied()
             .unwrap_or(0.0)
     };
+    let failed = report
+        .calls
+        .iter()
+        .filter(|c| c.outcome.is_failure())
+        .count();
     Outcomes {
+        failed,
         failures,
         heard,
         heard_over,
@@ -987,8 +990,19 @@ fn sipp_outcomes(
             .entry("sipp calls not successful".into())
             .or_default() += failed - listed;
     }
+    // A sampled caller whose call SIPp did not complete failed already.
+    let completed = s.completed();
+    let call_of: BTreeMap<u16, String> = s.answered().into_iter().map(|(c, p)| (p, c)).collect();
+    let heard = heard
+        .into_iter()
+        .map(|(port, h)| {
+            let done = call_of.get(&port).is_some_and(|c| completed.contains(c));
+            (port, h, !done)
+        })
+        .collect();
     let errors = s.errors();
     Outcomes {
+        failed,
         failures,
         heard,
         heard_over,
@@ -1041,13 +1055,13 @@ fn figures(
         .flatten();
     let rss_window = mem_mid.rss_kib.max(mem_end.rss_kib);
     let rss_per = (rss_window as f64 - mem_base.rss_kib as f64) / calls as f64;
-    let mut failed_calls: usize = outcomes.failures.values().sum();
+    let mut failed_calls = outcomes.failed;
     let mut failures = outcomes.failures.clone();
     let mut pps: Vec<f64> = Vec::new();
     let mut rms: Vec<f64> = Vec::new();
     let mut silent = 0;
     let mut samples = Vec::new();
-    for (port, h) in &outcomes.heard {
+    for (port, h, failed_already) in &outcomes.heard {
         let rate = if outcomes.heard_over > 0.0 {
             h.packets as f64 / outcomes.heard_over
         } else {
@@ -1058,7 +1072,7 @@ fn figures(
         // A caller hears something: at least 80 % of the packets it should get, loud
         // enough to be the room or the music.
         let ok = (config.setup.is_some() && h.packets > 0) || (rate >= 40.0 && h.heard_audio());
-        if !ok {
+        if !ok && !failed_already {
             silent += 1;
         }
         if samples.len() < 50 {
@@ -1076,7 +1090,7 @@ fn figures(
         failures.insert("heard nothing".into(), silent);
     }
     let checked = outcomes.heard.len();
-    let missing: u64 = outcomes.heard.iter().map(|(_, h)| h.missing).sum();
+    let missing: u64 = outcomes.heard.iter().map(|(_, h, _)| h.missing).sum();
     // The generator's own counts against pinbridge's, over (almost) the same window:
     // they differ by up to one tick of every call (the two readings are not atomic).
     let generator_sent = outcomes.generator["rtp_sent_in_window"].as_f64();
@@ -1174,6 +1188,7 @@ fn figures(
         audio_ok: checked - silent,
         audio_pps_median: pps_median,
         audio_rms_median: rms_median,
+        placement: None,
         setups: None,
         generator_cpu_pct,
         others_on_serve_core_pct: others_on_serve_core,

@@ -141,6 +141,18 @@ impl SippRun {
             .collect()
     }
 
+    /// The Call-IDs of the calls that ran the scenario to its end.
+    pub fn completed(&self) -> std::collections::BTreeSet<String> {
+        self.file("log.txt")
+            .lines()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("completed call-id="))
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// How many calls logged that their keys were sent.
     pub fn keyed(&self) -> usize {
         self.file("log.txt")
