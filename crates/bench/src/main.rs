@@ -147,7 +147,9 @@ fn main() -> ExitCode {
         match run(&config) {
             Ok(record) => {
                 println!("run {repetition}: {}", report::line(&record));
-                let misplaced = record.placement.is_some_and(|(placed, checked)| placed < checked);
+                let misplaced = record
+                    .placement
+                    .is_some_and(|(placed, checked)| placed < checked);
                 if record.failed_calls > 0 || misplaced {
                     ok = false;
                 }
