@@ -165,8 +165,12 @@ pub struct NativeReport {
     /// 20 ms ticks run, and how many started more than one tick late.
     pub ticks: u64,
     pub late_ticks: u64,
-    /// The longest a tick started after its time.
+    /// The same while the window was open.
+    pub ticks_in_window: u64,
+    pub late_ticks_in_window: u64,
+    /// The longest a tick started after its time, over the run and in the window.
     pub max_tick_lag: Duration,
+    pub max_tick_lag_in_window: Duration,
     pub rtp_send_failures: u64,
     pub rtcp_received: u64,
     pub sip_retransmissions: u64,
@@ -381,11 +385,16 @@ impl Generator {
             let now = Instant::now();
             if now >= next_tick {
                 let lag = now - next_tick;
-                self.report.max_tick_lag = self.report.max_tick_lag.max(lag);
-                if lag >= TICK {
-                    self.report.late_ticks += 1;
+                let late = u64::from(lag >= TICK);
+                let r = &mut self.report;
+                r.max_tick_lag = r.max_tick_lag.max(lag);
+                r.late_ticks += late;
+                r.ticks += 1;
+                if self.shared.window.load(Ordering::Relaxed) {
+                    r.max_tick_lag_in_window = r.max_tick_lag_in_window.max(lag);
+                    r.late_ticks_in_window += late;
+                    r.ticks_in_window += 1;
                 }
-                self.report.ticks += 1;
                 if self.shared.abort.load(Ordering::Relaxed) && abort_deadline.is_none() {
                     abort_deadline = Some(now + Duration::from_secs(10));
                     self.hang_up_all(now);
