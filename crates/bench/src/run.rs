@@ -1100,8 +1100,13 @@ fn figures(
     let generator_received = outcomes.generator["rtp_received_in_window"].as_f64();
     let pps_median = median(&mut pps);
     let rms_median = median(&mut rms);
-    let mix_ticks = window * 50.0;
     let m = |name: &str| d.get(name);
+    // Ticks the engine ran, where pinbridge counts them (`pinbridge_media_ticks_total`,
+    // since d56d1c1), else the ticks the window should hold.
+    let mix_ticks = match m("pinbridge_media_ticks_total") {
+        t if t > 0.0 => t,
+        _ => window * 50.0,
+    };
     // How much of the load reached pinbridge: a generator that falls behind (its core is
     // busy) sends less than 50 packets a second per caller, and the run measures less.
     let delivered_pct = if config.setup.is_some() {
