@@ -489,6 +489,21 @@ impl ReceiverStats {
 
     /// Records one received packet arriving at `now`.
     pub fn record(&mut self, packet: &RtpPacket<'_>, now: Instant) -> SequenceCheck {
+        let check = self.record_sequence(packet);
+        if check == SequenceCheck::Valid || check == SequenceCheck::Late {
+            self.update_jitter(packet.timestamp, now);
+        }
+        check
+    }
+
+    /// Records a packet of the stream whose timestamp does not follow the media clock:
+    /// an RFC 4733 event, which keeps its event's start timestamp and shares the
+    /// stream's sequence numbers. It counts for loss, not for jitter.
+    pub fn record_event(&mut self, packet: &RtpPacket<'_>) -> SequenceCheck {
+        self.record_sequence(packet)
+    }
+
+    fn record_sequence(&mut self, packet: &RtpPacket<'_>) -> SequenceCheck {
         if self.ssrc != Some(packet.ssrc) {
             *self = ReceiverStats {
                 last_sr: None,
@@ -499,11 +514,7 @@ impl ReceiverStats {
             self.max_seq = packet.sequence_number.wrapping_sub(1);
             self.probation = MIN_SEQUENTIAL;
         }
-        let check = self.update_sequence(packet.sequence_number);
-        if check == SequenceCheck::Valid || check == SequenceCheck::Late {
-            self.update_jitter(packet.timestamp, now);
-        }
-        check
+        self.update_sequence(packet.sequence_number)
     }
 
     // RFC 3550 A.1, `update_seq`.
@@ -772,6 +783,30 @@ mod tests {
         let report = stats.report(at(base, 400)).unwrap();
         assert_eq!(report.fraction_lost, (4 * 256 / 19) as u8);
         assert_eq!(report.cumulative_lost, 4);
+    }
+
+    #[test]
+    fn events_in_the_stream_are_not_lost_and_leave_jitter_alone() {
+        let base = Instant::now();
+        let mut stats = ReceiverStats::new(8000);
+        let payload = [0u8; 160];
+        let event = [1u8, 0x0a, 0, 160];
+        // 10 audio packets, 6 packets of one key (its start timestamp held), 10 audio.
+        let mut seq: u16 = 100;
+        for i in 0..26u32 {
+            let arrival = at(base, i as u64 * 20);
+            if (10..16).contains(&i) {
+                let packet = RtpPacket::new(101, seq, 10 * 160, 9, &event);
+                stats.record_event(&packet);
+            } else {
+                let packet = RtpPacket::new(0, seq, i * 160, 9, &payload);
+                stats.record(&packet, arrival);
+            }
+            seq += 1;
+        }
+        assert_eq!(stats.cumulative_lost(), 0);
+        assert_eq!(stats.packets_received(), 25);
+        assert_eq!(stats.jitter(), 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -51,6 +51,15 @@ pub const TICK: Duration = Duration::from_millis(20);
 
 /// The most batched reads of one socket in one tick (a flood cannot starve the rest).
 const MAX_READS_PER_TICK: usize = 4;
+
+/// How often the sockets of a caller nobody hears (the lobby, the caller flow with RFC
+/// 4733 keys) are read, in ticks: 100 ms of packets in one batched read.
+const UNHEARD_READ_TICKS: u64 = 5;
+
+/// Commands (new calls, look-up answers, hang-ups) handled after every tick, whether
+/// or not the engine is ahead of its schedule: a media path that is busy for a while
+/// delays call set-up by at most a few ticks instead of starving it.
+const MAX_COMMANDS_PER_TICK: usize = 256;
 
 /// The largest RTP datagram built.
 const MAX_DATAGRAM: usize = udp::MAX_DATAGRAM;
@@ -232,6 +241,8 @@ struct CallSlot {
     /// The call's place in its room.
     member: Option<Member>,
     reported_lost: i64,
+    /// The engine tick this call's last packet was sent in.
+    sent_at_tick: u64,
 }
 
 impl CallSlot {
@@ -275,6 +286,8 @@ pub struct Engine {
     rooms: HashMap<ConferenceId, Room>,
     music: MusicOnHold,
     next_participant: u64,
+    /// Ticks run so far.
+    ticks: u64,
     /// Inputs for caller flows, handled in order (one flow's action may affect others).
     inputs: VecDeque<(usize, Input)>,
     silence: [[u8; FRAME_SAMPLES]; 2],
@@ -317,6 +330,7 @@ impl Engine {
             rooms: HashMap::new(),
             music,
             next_participant: 1,
+            ticks: 0,
             inputs: VecDeque::new(),
             silence: [
                 [Codec::Pcmu.silence_code(); FRAME_SAMPLES],
@@ -329,7 +343,7 @@ impl Engine {
     /// commands as they come and ticks every 20 ms.
     pub fn run(mut self, commands: Receiver<EngineCommand>) {
         let mut next_tick = Instant::now() + TICK;
-        loop {
+        'run: loop {
             let now = Instant::now();
             if now >= next_tick {
                 metrics::add(&METRICS.ticks, 1);
@@ -341,6 +355,15 @@ impl Engine {
                 if now > next_tick + 5 * TICK {
                     // A long stall (the machine was suspended): start afresh.
                     next_tick = now + TICK;
+                }
+                for _ in 0..MAX_COMMANDS_PER_TICK {
+                    match commands.try_recv() {
+                        Ok(EngineCommand::Shutdown) | Err(TryRecvError::Disconnected) => {
+                            break 'run;
+                        }
+                        Ok(command) => self.command(command, Instant::now()),
+                        Err(TryRecvError::Empty) => break,
+                    }
                 }
                 continue;
             }
@@ -490,6 +513,7 @@ impl Engine {
             record: None,
             member: None,
             reported_lost: 0,
+            sent_at_tick: u64::MAX,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -525,7 +549,7 @@ impl Engine {
     /// Ends a call's media: it leaves its room, its port is freed, and with `hang_up`
     /// the SIP side is told to send BYE.
     fn remove_call(&mut self, slot: usize, hang_up: bool, now: Instant) {
-        let Some(call) = self.calls.get_mut(slot).and_then(Option::take) else {
+        let Some(mut call) = self.calls.get_mut(slot).and_then(Option::take) else {
             return;
         };
         self.free.push(slot);
@@ -534,8 +558,7 @@ impl Engine {
         let _ = self.readiness.deregister(&call.rtp);
         let _ = self.readiness.deregister(&call.rtcp);
         self.inputs.retain(|(s, _)| *s != slot);
-        let lost = call.stats.cumulative_lost() - call.reported_lost;
-        metrics::add(&METRICS.rtp_packets_lost, lost.max(0) as u64);
+        report_loss(&mut call);
         if let Some(member) = &call.member {
             self.leave_room(member.clone(), now);
         }
@@ -982,7 +1005,11 @@ impl Engine {
         }
         for (slot, entry) in self.calls.iter_mut().enumerate() {
             let Some(call) = entry.as_mut() else { continue };
-            receive(call, &mut self.datagrams, now, slot, &mut digits);
+            // Audio nobody hears is read in batches every few ticks (each call on its own
+            // tick of the cycle): keys and the RTP timeout can wait that long.
+            if call.listens() || (self.ticks + slot as u64) % UNHEARD_READ_TICKS == 0 {
+                receive(call, &mut self.datagrams, now, slot, &mut digits);
+            }
             call.events.handle_timeout(now);
             if call.listens() {
                 let playout = call.jitter.pop(now);
@@ -1056,14 +1083,12 @@ impl Engine {
             room.mixer.mix();
         }
         self.music.tick();
-        // 4. Send one packet per call.
+        // 4. Send one packet per call: first everyone who hears a room's mix, room by
+        // room (no look-up of the room per call), then everyone else.
         let mut finished: Vec<(usize, PromptId)> = Vec::new();
-        for (slot, entry) in self.calls.iter_mut().enumerate() {
-            let Some(call) = entry.as_mut() else { continue };
-            let mix = call
-                .member
-                .as_ref()
-                .and_then(|m| Some((self.rooms.get(&m.conference_id)?, m.mixer?)));
+        let tick = self.ticks;
+        let mut send = |slot: usize, call: &mut CallSlot, mix| {
+            call.sent_at_tick = tick;
             if let Some(prompt) = send_frame(call, mix, &self.music, &self.silence, &mut buf) {
                 finished.push((slot, prompt));
             }
@@ -1071,7 +1096,25 @@ impl Engine {
                 call.next_rtcp = now + RTCP_INTERVAL;
                 send_rtcp(call, now);
             }
+        };
+        for room in self.rooms.values() {
+            for &slot in room.members.values() {
+                let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) else {
+                    continue;
+                };
+                if let Some(id) = call.member.as_ref().and_then(|m| m.mixer) {
+                    send(slot, call, Some((room, id)));
+                }
+            }
         }
+        for (slot, entry) in self.calls.iter_mut().enumerate() {
+            if let Some(call) = entry.as_mut()
+                && call.sent_at_tick != tick
+            {
+                send(slot, call, None);
+            }
+        }
+        self.ticks += 1;
         for (slot, prompt) in finished {
             self.inputs.push_back((slot, Input::PromptFinished(prompt)));
         }
@@ -1105,6 +1148,7 @@ fn receive(
             // Symmetric RTP: answer where the caller's media comes from.
             call.send_to = Some(source);
             if Some(packet.payload_type) == call.media.telephone_event {
+                call.stats.record_event(&packet);
                 if let Ok(Some(digit)) = call.events.push(&packet, now) {
                     digits.push((slot, digit.as_char()));
                 }
@@ -1164,9 +1208,23 @@ fn rtcp_token(slot: usize) -> usize {
     2 * slot + 1
 }
 
+/// Adds what the call lost since the last time to `pinbridge_rtp_packets_lost_total`
+/// (at each RTCP report and at the call's end, so the counter follows a live load).
+fn report_loss(call: &mut CallSlot) {
+    let lost = call.stats.cumulative_lost();
+    if lost > call.reported_lost {
+        metrics::add(
+            &METRICS.rtp_packets_lost,
+            (lost - call.reported_lost) as u64,
+        );
+        call.reported_lost = lost;
+    }
+}
+
 /// Sends a sender report about our stream, with a reception report about the caller's,
 /// to where the caller's RTCP comes from (else the RTP address's port + 1).
 fn send_rtcp(call: &mut CallSlot, now: Instant) {
+    report_loss(call);
     let Some(destination) = call.rtcp_to.or_else(|| {
         call.send_to
             .map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))
