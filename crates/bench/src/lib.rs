@@ -11,7 +11,6 @@
 //! BENCHMARKS.md ("Bridge load harness") has the method and the commands.
 
 pub mod audio;
-pub mod batch;
 pub mod directory;
 pub mod native;
 pub mod pcap;

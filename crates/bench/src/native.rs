@@ -17,7 +17,7 @@
 //! pinbridge's sends never pay for waking the generator up (SIPp never reads its RTP).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use pinbridge_media::{RtpPacket, TelephoneEvent};
 use pinbridge_sip::sdp::{self, MediaConfig};
 use pinbridge_sip::{Headers, Message, Method, Request, Response, SessionDescription, Uri};
+use pinbridge_udp::{RecvBatch, SendBatch};
 
 use crate::Error;
 use crate::audio::{EnergyTable, Heard};
-use crate::batch::{RecvBatch, SendBatch};
 
 /// One 20 ms frame.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -44,6 +44,8 @@ const T2: Duration = Duration::from_secs(4);
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(32);
 /// Datagrams per `recvmmsg` / `sendmmsg`.
 const BATCH: usize = 64;
+/// The socket buffers asked for, each way: a burst of a whole tick fits.
+const SOCKET_BUFFER: usize = 8 << 20;
 /// The telephone-event payload type offered.
 const TELEPHONE_EVENT: u8 = 101;
 
@@ -285,7 +287,7 @@ impl Generator {
             for s in [&rtp, &rtcp] {
                 s.set_nonblocking(true)
                     .map_err(|e| io("non-blocking RTP socket", e))?;
-                grow_buffers(s.as_raw_fd());
+                pinbridge_udp::grow_buffers(s, SOCKET_BUFFER);
             }
             sockets.push(RtpSocket {
                 rtp,
@@ -486,7 +488,6 @@ impl Generator {
         let window = self.shared.window.load(Ordering::Relaxed);
         let mut sent_in_window = 0;
         for s in 0..self.sockets.len() {
-            let fd = self.sockets[s].rtp.as_raw_fd();
             for k in 0..self.sockets[s].calls.len() {
                 let i = self.sockets[s].calls[k];
                 if self.calls[i].state != State::Talking {
@@ -496,11 +497,11 @@ impl Generator {
                     sent_in_window += 1;
                 }
                 if self.send.is_full() {
-                    self.flush(fd);
+                    self.flush(s);
                 }
             }
             if !self.send.is_empty() {
-                self.flush(fd);
+                self.flush(s);
             }
         }
         if sent_in_window > 0 {
@@ -510,8 +511,9 @@ impl Generator {
         }
     }
 
-    fn flush(&mut self, fd: RawFd) {
-        let (_, failed) = self.send.flush(fd);
+    /// Sends the batch from RTP socket `s`.
+    fn flush(&mut self, s: usize) {
+        let (_, failed) = self.send.flush(&self.sockets[s].rtp);
         self.report.rtp_send_failures += failed;
     }
 
@@ -579,7 +581,7 @@ impl Generator {
         }
         call.sequence = call.sequence.wrapping_add(1);
         call.sent += 1;
-        self.send.commit(len, to);
+        self.send.commit(len, to.into());
         true
     }
 
@@ -797,11 +799,9 @@ impl Generator {
         let window = self.shared.window.load(Ordering::Relaxed);
         let mut received_in_window = 0;
         for s in 0..self.sockets.len() {
-            let fd = self.sockets[s].rtp.as_raw_fd();
             loop {
-                let n = self.recv.recv(fd).unwrap_or(0);
-                for k in 0..n {
-                    let (from, bytes) = self.recv.get(k);
+                let n = self.recv.receive(&self.sockets[s].rtp).unwrap_or(0);
+                for (bytes, from) in self.recv.iter() {
                     let slot = self.by_port[from.port() as usize];
                     let Some(call) = self.calls.get_mut(slot as usize) else {
                         self.report.unmatched += 1;
@@ -829,9 +829,8 @@ impl Generator {
                     break;
                 }
             }
-            let fd = self.sockets[s].rtcp.as_raw_fd();
             loop {
-                let n = self.recv.recv(fd).unwrap_or(0);
+                let n = self.recv.receive(&self.sockets[s].rtcp).unwrap_or(0);
                 self.report.rtcp_received += n as u64;
                 if n < BATCH {
                     break;
@@ -990,25 +989,6 @@ impl Generator {
                 // Both hung up at once: the call still did what it should.
                 State::Hanging => self.finish(i, Outcome::Completed),
                 State::Pending | State::Done => {}
-            }
-        }
-    }
-}
-
-/// Asks for large socket buffers (the kernel caps them at `rmem_max`/`wmem_max`; as
-/// root the `FORCE` variants go beyond), so a burst of a whole tick fits.
-fn grow_buffers(fd: RawFd) {
-    let size: libc::c_int = 8 << 20;
-    for (force, plain) in [
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-    ] {
-        // SAFETY: setsockopt with a valid fd and a c_int value of the right size.
-        unsafe {
-            let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            let value = (&size as *const libc::c_int).cast();
-            if libc::setsockopt(fd, libc::SOL_SOCKET, force, value, len) != 0 {
-                libc::setsockopt(fd, libc::SOL_SOCKET, plain, value, len);
             }
         }
     }

@@ -39,12 +39,12 @@ use pinbridge_media::{
     SILENT_FRAME, TelephoneEventReceiver, ToneGenerator, ToneSegment,
 };
 use pinbridge_sip::CallHandle;
+use pinbridge_udp::{self as udp, Readiness, RecvBatch};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::assets::Assets;
 use crate::metrics::{self, METRICS};
 use crate::ports::PortAllocator;
-use crate::udp::{self, Datagrams, Readiness};
 
 /// The length of one media tick.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -279,7 +279,7 @@ pub struct Engine {
     assets: Arc<Assets>,
     links: EngineLinks,
     readiness: Readiness,
-    datagrams: Datagrams,
+    datagrams: RecvBatch,
     calls: Vec<Option<CallSlot>>,
     free: Vec<usize>,
     by_handle: HashMap<CallHandle, usize>,
@@ -323,7 +323,7 @@ impl Engine {
             assets,
             links,
             readiness: Readiness::new()?,
-            datagrams: Datagrams::default(),
+            datagrams: RecvBatch::default(),
             calls: Vec::new(),
             free: Vec::new(),
             by_handle: HashMap::new(),
@@ -1130,7 +1130,7 @@ fn send_live(control: &UnboundedSender<ControlRequest>, update: LiveUpdate) {
 /// Reads what arrived on a call's sockets since the last tick.
 fn receive(
     call: &mut CallSlot,
-    datagrams: &mut Datagrams,
+    datagrams: &mut RecvBatch,
     now: Instant,
     slot: usize,
     digits: &mut Vec<(usize, char)>,
@@ -1182,8 +1182,8 @@ fn receive(
 
 /// One batched read of `socket`; false when nothing was taken. `readable` stays set
 /// while the socket may hold more (a full batch).
-fn read_batch(socket: &UdpSocket, datagrams: &mut Datagrams, readable: &mut bool) -> bool {
-    match udp::receive(socket, datagrams) {
+fn read_batch(socket: &UdpSocket, datagrams: &mut RecvBatch, readable: &mut bool) -> bool {
+    match datagrams.receive(socket) {
         Ok(taken) => {
             *readable = taken == udp::BATCH;
             taken > 0

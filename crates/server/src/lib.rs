@@ -12,6 +12,10 @@
 //!
 //! No protocol or meeting logic lives here: the drivers move bytes, time and answers
 //! between the sockets, the store and the cores.
+//!
+//! There is no `unsafe` here: batched UDP (`recvmmsg`, epoll) is `pinbridge-udp`'s.
+
+#![forbid(unsafe_code)]
 
 pub mod assets;
 pub mod control;
@@ -19,7 +23,6 @@ pub mod engine;
 pub mod metrics;
 pub mod ports;
 pub mod sip;
-pub mod udp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
