@@ -436,8 +436,14 @@ impl Call {
         match input {
             Input::CallAnswered => {
                 if self.stage == Stage::NotAnswered {
-                    self.stage = Stage::Greeting;
-                    self.play(PromptId::Welcome, now);
+                    if self.typeahead.is_empty() {
+                        self.stage = Stage::Greeting;
+                        self.play(PromptId::Welcome, now);
+                    } else {
+                        // Keys came with the first media, before the answer was
+                        // confirmed: they barge in on the greeting before it starts.
+                        self.begin_conference_id_entry(&[PromptId::EnterConferenceId], now);
+                    }
                 }
             }
             Input::Digit(key) => {
@@ -503,7 +509,10 @@ impl Call {
 
     fn on_key(&mut self, key: char, now: Instant) {
         match self.stage {
-            Stage::NotAnswered | Stage::Leaving(_) | Stage::Ended | Stage::Lobby => {}
+            // A phone may send keys as soon as it has the answer (a dial string with
+            // the conference ID), before its ACK reaches us: keep them.
+            Stage::NotAnswered => self.keep_typeahead(key),
+            Stage::Leaving(_) | Stage::Ended | Stage::Lobby => {}
             Stage::Greeting => {
                 // Barge-in: the key cuts the greeting short and starts the conference ID.
                 self.stop_prompt();

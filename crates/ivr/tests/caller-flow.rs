@@ -240,6 +240,18 @@ fn a_whole_conference_id_typed_during_the_greeting_is_taken() {
 }
 
 #[test]
+fn keys_that_come_before_the_answer_is_confirmed_are_taken() {
+    let mut phone = Phone::new(Config::default());
+    assert_eq!(phone.keys("123456789#"), says(&[]));
+    assert_eq!(phone.call.phase(), Phase::NotAnswered);
+    assert_eq!(
+        phone.input(Input::CallAnswered),
+        says(&["lookup 123456789"]),
+        "the greeting is skipped as if the keys had cut it short"
+    );
+}
+
+#[test]
 fn a_key_during_the_entry_prompt_cuts_it_short() {
     let (mut phone, _) = Phone::answered(Config::default());
     phone.finish_prompt();
@@ -391,10 +403,9 @@ fn a_prompt_never_reported_finished_is_given_up_on() {
 }
 
 #[test]
-fn inputs_before_the_answer_and_stale_prompt_ends_are_ignored() {
+fn answers_before_the_answer_and_stale_prompt_ends_are_ignored() {
     let mut call = Call::new(Config::default()).unwrap();
     let now = std::time::Instant::now();
-    call.handle(Input::Digit('1'), now);
     call.handle(Input::PinChecked(true), now);
     assert!(call.poll_action().is_none());
     assert_eq!(call.phase(), Phase::NotAnswered);

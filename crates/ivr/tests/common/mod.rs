@@ -20,13 +20,18 @@ pub struct Phone {
 }
 
 impl Phone {
-    /// A call with `config`, answered; the greeting is playing.
-    pub fn answered(config: Config) -> (Self, Vec<String>) {
-        let mut phone = Self {
+    /// A call with `config`, not answered yet.
+    pub fn new(config: Config) -> Self {
+        Self {
             call: Call::new(config).expect("valid config"),
             now: Instant::now(),
             playing: None,
-        };
+        }
+    }
+
+    /// A call with `config`, answered; the greeting is playing.
+    pub fn answered(config: Config) -> (Self, Vec<String>) {
+        let mut phone = Self::new(config);
         let seen = phone.input(Input::CallAnswered);
         (phone, seen)
     }
