@@ -9,9 +9,13 @@
 //! `serve` by its PID and returns a [`run::Record`] with every raw figure.
 //!
 //! BENCHMARKS.md ("Bridge load harness") has the method and the commands.
+//!
+//! The same crate has `pinbridge-floor` ([`floor`]): the media engine's socket work
+//! alone, without pinbridge, to measure the I/O floor beneath its per-caller CPU.
 
 pub mod audio;
 pub mod directory;
+pub mod floor;
 pub mod native;
 pub mod pcap;
 pub mod process;

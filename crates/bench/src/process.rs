@@ -149,6 +149,13 @@ pub fn pin_self(core: usize) -> Result<(), Error> {
     }
 }
 
+/// The calling thread's ID, which names it in `/proc/self/task/`.
+pub fn thread_id() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    tid as u64
+}
+
 /// Clock ticks per second, the unit of `/proc/PID/stat`'s CPU times.
 pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
