@@ -792,8 +792,8 @@ mod tests {
         let payload = [0u8; 160];
         let event = [1u8, 0x0a, 0, 160];
         // 10 audio packets, 6 packets of one key (its start timestamp held), 10 audio.
-        let mut seq: u16 = 100;
         for i in 0..26u32 {
+            let seq = 100 + i as u16;
             let arrival = at(base, i as u64 * 20);
             if (10..16).contains(&i) {
                 let packet = RtpPacket::new(101, seq, 10 * 160, 9, &event);
@@ -802,7 +802,6 @@ mod tests {
                 let packet = RtpPacket::new(0, seq, i * 160, 9, &payload);
                 stats.record(&packet, arrival);
             }
-            seq += 1;
         }
         assert_eq!(stats.cumulative_lost(), 0);
         assert_eq!(stats.packets_received(), 25);

@@ -1007,7 +1007,7 @@ impl Engine {
             let Some(call) = entry.as_mut() else { continue };
             // Audio nobody hears is read in batches every few ticks (each call on its own
             // tick of the cycle): keys and the RTP timeout can wait that long.
-            if call.listens() || (self.ticks + slot as u64) % UNHEARD_READ_TICKS == 0 {
+            if call.listens() || (self.ticks + slot as u64).is_multiple_of(UNHEARD_READ_TICKS) {
                 receive(call, &mut self.datagrams, now, slot, &mut digits);
             }
             call.events.handle_timeout(now);
