@@ -31,7 +31,6 @@
 //! instead, charged to whatever runs on the core that takes the interrupt.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -491,18 +490,6 @@ fn git_commit() -> Option<String> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-}
-
-/// Appends the record's JSON as one line to `path`.
-pub fn append_json(path: &Path, record: &FloorRecord) -> Result<(), Error> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::new(format!("open {}: {e}", path.display())))?;
-    writeln!(file, "{}", record.json)
-        .map_err(|e| Error::new(format!("write {}: {e}", path.display())))
 }
 
 /// A fixed frame of µ-law: a 500 Hz tone.

@@ -154,7 +154,7 @@ fn main() -> ExitCode {
                     ok = false;
                 }
                 if let Some(path) = &args.json
-                    && let Err(e) = report::append_json(path, &record)
+                    && let Err(e) = report::append_json(path, &record.json)
                 {
                     eprintln!("error: {e}");
                     ok = false;

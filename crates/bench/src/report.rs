@@ -127,13 +127,12 @@ pub fn summary(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
-/// Appends one JSON line per record to `path`.
-pub fn append_json(path: &Path, record: &Record) -> Result<(), Error> {
+/// Appends one record's JSON as one line to `path` (the harness's and the floor tool's).
+pub fn append_json(path: &Path, json: &serde_json::Value) -> Result<(), Error> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| Error::new(format!("open {}: {e}", path.display())))?;
-    writeln!(file, "{}", record.json)
-        .map_err(|e| Error::new(format!("write {}: {e}", path.display())))
+    writeln!(file, "{json}").map_err(|e| Error::new(format!("write {}: {e}", path.display())))
 }

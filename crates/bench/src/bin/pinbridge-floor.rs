@@ -110,7 +110,7 @@ fn main() -> ExitCode {
     println!("{}", record.line());
     let mut ok = true;
     if let Some(path) = &args.json
-        && let Err(e) = floor::append_json(path, &record)
+        && let Err(e) = pinbridge_bench::report::append_json(path, &record.json)
     {
         eprintln!("error: {e}");
         ok = false;
