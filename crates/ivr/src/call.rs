@@ -176,6 +176,9 @@ pub enum Input {
     ConferenceLookup(ConferenceLookup),
     /// The answer to [`Action::VerifyPin`]: whether the PIN is the organiser's.
     PinChecked(bool),
+    /// The bridge cannot check the PIN now (too many checks are waiting): the caller
+    /// hears goodbye and the call ends, rather than waiting without an answer.
+    ServiceBusy,
     /// The answer to [`Action::Join`]: where the meeting put the caller.
     Joined(Placement),
     /// The caller was admitted from the lobby.
@@ -199,6 +202,8 @@ pub enum HangupReason {
     MeetingEnded,
     /// The driver did not answer a look-up, PIN check or join in time.
     NoReply,
+    /// The driver refused the PIN check: too many were waiting.
+    Busy,
 }
 
 /// What the driver should do next, drained with [`Call::poll_action`].
@@ -459,6 +464,11 @@ impl Call {
             Input::Timeout => self.on_timeout(now),
             Input::ConferenceLookup(result) => self.on_lookup(result, now),
             Input::PinChecked(correct) => self.on_pin_checked(correct, now),
+            Input::ServiceBusy => {
+                if self.stage == Stage::VerifyingPin {
+                    self.leave(&[PromptId::Goodbye], HangupReason::Busy, now);
+                }
+            }
             Input::Joined(placement) => self.on_joined(placement, now),
             Input::Admitted => self.on_admitted(now),
             Input::LobbyTimedOut => {

@@ -125,6 +125,19 @@ fn three_wrong_pins_end_the_call_with_goodbye() {
 }
 
 #[test]
+fn a_pin_check_the_bridge_cannot_take_says_goodbye_without_judging_the_pin() {
+    let mut phone = Phone::answered_without_recording();
+    phone.reach_meeting(not_started());
+    phone.keys("*");
+    phone.finish_prompt();
+    assert_eq!(phone.keys("24680#"), says(&["verify 123456789 24680"]));
+    assert_eq!(phone.input(Input::ServiceBusy), says(&["play goodbye"]));
+    assert_eq!(phone.call.phase(), Phase::Leaving);
+    assert_eq!(phone.finish_prompt(), says(&["hangup Busy"]));
+    assert!(!phone.call.is_organiser());
+}
+
+#[test]
 fn a_pin_of_the_wrong_length_is_a_failed_try_without_a_check() {
     let mut phone = Phone::answered_without_recording();
     phone.reach_meeting(not_started());

@@ -1,49 +1,90 @@
 //! The control task: what the media engine asks of the store, done asynchronously.
 //!
-//! Conference look-ups and PIN checks run as tasks of their own (a PIN check is Argon2,
-//! on the blocking pool) and answer the engine through its command channel. Live-state
-//! writes run one after the other in a writer task, so the store sees them in order.
-//! The task also keeps the tenant settings and service numbers the SIP side needs when a
-//! call arrives, refreshed every few seconds.
+//! Conference look-ups and PIN checks run as tasks of their own and answer the engine
+//! through its command queue. A PIN check is Argon2 (19 MiB and tens of milliseconds
+//! each): at most [`PinChecks::RUNNING`] run at once, on the blocking pool, at most
+//! [`PinChecks::WAITING`] more wait their turn, and any beyond are refused at once
+//! ([`PinCheck::Busy`]: the caller hears goodbye), so a flood of PIN attempts costs a
+//! bounded amount of memory and CPU whatever its size. Live-state writes run one after
+//! the other in a writer task, so the store sees them in order. The task also re-reads
+//! the tenant settings and service numbers every few seconds and hands the engine's
+//! core a fresh [`Directory`] when they change.
 
-use std::sync::mpsc::Sender;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use pinbridge_app::App;
+use pinbridge_bridge::{Command, ControlRequest, Directory, LiveUpdate, MeetingRecord, PinCheck};
+use pinbridge_domain::ConferenceId;
 use pinbridge_domain::meeting::{MeetingOptions, MeetingSettings, ParticipantKind, Placement};
-use pinbridge_domain::{ConferenceId, ServiceNumber, TenantSettings};
 use pinbridge_store::meetings::LiveParticipant;
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::Semaphore;
+use tokio::sync::mpsc::{Receiver, channel};
 
-use crate::engine::{ControlRequest, EngineCommand, LiveUpdate, MeetingRecord};
+use crate::engine::EngineCommand;
+use crate::metrics::{self, METRICS};
 
 /// How often the cached tenant settings and numbers are re-read.
 const REFRESH: Duration = Duration::from_secs(5);
 
-/// What the SIP side reads when a call arrives.
-#[derive(Debug, Clone, Default)]
-pub struct Directory {
-    /// The tenant settings (name recording, lobby wait).
-    pub settings: TenantSettings,
-    /// The service numbers, each with its language.
-    pub numbers: Vec<ServiceNumber>,
+/// How many requests may wait for the control task.
+pub const CONTROL_QUEUE: usize = 4096;
+
+/// How many live-state writes may wait for the store; beyond it the oldest state is
+/// already stale and the newest is dropped (counted).
+const LIVE_QUEUE: usize = 4096;
+
+/// The bound on PIN checks; see the module documentation.
+#[derive(Debug)]
+pub struct PinChecks {
+    running: Semaphore,
+    admitted: AtomicUsize,
 }
 
-impl Directory {
-    /// The primary language of the service number a call dialled, if it is registered.
-    /// Numbers match with or without the leading `+`.
-    pub fn language_of(&self, called: &str) -> Option<&str> {
-        let digits = called.trim_start_matches('+');
-        self.numbers
-            .iter()
-            .find(|n| !digits.is_empty() && n.number.digits() == digits)
-            .map(|n| n.primary_language.as_str())
+impl PinChecks {
+    /// Argon2 verifications at once.
+    pub const RUNNING: usize = 4;
+    /// Checks that may wait for one of those.
+    pub const WAITING: usize = 64;
+
+    /// No checks yet.
+    pub fn new() -> Self {
+        Self {
+            running: Semaphore::new(Self::RUNNING),
+            admitted: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `check` when a slot is free; `None` without running it when
+    /// [`Self::RUNNING`] + [`Self::WAITING`] checks are already admitted.
+    pub async fn run<F, T>(&self, check: F) -> Option<T>
+    where
+        F: Future<Output = T>,
+    {
+        let admitted = self.admitted.fetch_add(1, Ordering::AcqRel);
+        if admitted >= Self::RUNNING + Self::WAITING {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        if admitted >= Self::RUNNING {
+            metrics::add(&METRICS.pin_checks_queued, 1);
+        }
+        let result = match self.running.acquire().await {
+            Ok(_permit) => Some(check.await),
+            Err(_) => None,
+        };
+        self.admitted.fetch_sub(1, Ordering::AcqRel);
+        result
     }
 }
 
-/// The shared, refreshed copy of the [`Directory`].
-pub type SharedDirectory = Arc<RwLock<Directory>>;
+impl Default for PinChecks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Reads the directory once.
 pub async fn load_directory(app: &App) -> Result<Directory, pinbridge_store::StoreError> {
@@ -56,11 +97,12 @@ pub async fn load_directory(app: &App) -> Result<Directory, pinbridge_store::Sto
 /// Runs the control task until the engine drops its sender.
 pub async fn run(
     app: App,
-    mut requests: UnboundedReceiver<ControlRequest>,
-    engine: Sender<EngineCommand>,
-    directory: SharedDirectory,
+    mut requests: Receiver<ControlRequest>,
+    engine: SyncSender<EngineCommand>,
+    mut directory: Directory,
 ) {
-    let (live_tx, live_rx) = unbounded_channel();
+    let (live_tx, live_rx) = channel(LIVE_QUEUE);
+    let pin_checks = Arc::new(PinChecks::new());
     let writer = tokio::spawn(write_live(app.clone(), live_rx));
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -72,19 +114,28 @@ pub async fn run(
                     ControlRequest::Lookup(call, id) => {
                         let app = app.clone();
                         let engine = engine.clone();
-                        let directory = Arc::clone(&directory);
                         tokio::spawn(async move {
-                            let record = lookup(&app, &id, &directory).await;
-                            let _ = engine.send(EngineCommand::LookedUp(call, record.map(Box::new)));
+                            let record = lookup(&app, &id).await;
+                            answer(&engine, Command::LookedUp(call, record.map(Box::new)));
                         });
                     }
                     ControlRequest::VerifyPin { call, organiser, digits, calling_number } => {
                         let app = app.clone();
                         let engine = engine.clone();
+                        let pin_checks = Arc::clone(&pin_checks);
                         tokio::spawn(async move {
-                            let correct = match app.verify_pin(&organiser, digits.reveal()).await {
-                                Ok(correct) => correct,
-                                Err(e) => {
+                            let checked = pin_checks.run(app.verify_pin(&organiser, digits.reveal())).await;
+                            let correct = match checked {
+                                None => {
+                                    tracing::warn!(
+                                        organiser = %organiser.upn,
+                                        "too many PIN checks waiting; the caller is told goodbye"
+                                    );
+                                    answer(&engine, Command::PinChecked(call, PinCheck::Busy));
+                                    return;
+                                }
+                                Some(Ok(correct)) => correct,
+                                Some(Err(e)) => {
                                     tracing::error!(error = %e, "the PIN check failed");
                                     false
                                 }
@@ -97,21 +148,24 @@ pub async fn run(
                                     "wrong organiser PIN entered by phone"
                                 );
                             }
-                            let _ = engine.send(EngineCommand::PinChecked(call, correct));
+                            let check = if correct { PinCheck::Correct } else { PinCheck::Wrong };
+                            answer(&engine, Command::PinChecked(call, check));
                         });
                     }
                     ControlRequest::Live(update) => {
-                        let _ = live_tx.send(update);
+                        if live_tx.try_send(update).is_err() {
+                            metrics::add(&METRICS.control_queue_full, 1);
+                        }
                     }
                 }
             }
             _ = refresh.tick() => {
                 match load_directory(&app).await {
-                    Ok(fresh) => {
-                        if let Ok(mut shared) = directory.write() {
-                            *shared = fresh;
-                        }
+                    Ok(fresh) if fresh != directory => {
+                        directory = fresh.clone();
+                        answer(&engine, Command::Directory(Box::new(fresh)));
                     }
+                    Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot refresh tenant settings and numbers"),
                 }
             }
@@ -121,13 +175,20 @@ pub async fn run(
     let _ = writer.await;
 }
 
+/// Hands the engine an answer. The engine's queue is bounded; a full queue means it is
+/// far behind, and the answer is dropped (counted): the caller flow's own reply timeout
+/// ends the call politely.
+fn answer(engine: &SyncSender<EngineCommand>, command: Command) {
+    if let Err(std::sync::mpsc::TrySendError::Full(_)) =
+        engine.try_send(EngineCommand::Core(command))
+    {
+        metrics::add(&METRICS.engine_queue_full, 1);
+    }
+}
+
 /// The meeting a conference ID leads to: a meeting's own ID, or a user's own ID (a
 /// meeting that user organises). Its organiser must be enabled for audio conferencing.
-async fn lookup(
-    app: &App,
-    id: &ConferenceId,
-    directory: &SharedDirectory,
-) -> Option<MeetingRecord> {
+async fn lookup(app: &App, id: &ConferenceId) -> Option<MeetingRecord> {
     let store = app.store();
     let found = async {
         let (organiser, settings) = match store.meeting(id).await? {
@@ -143,9 +204,6 @@ async fn lookup(
     .await;
     match found {
         Ok((Some(organiser), settings, tenant)) if organiser.conferencing.enabled => {
-            if let Ok(mut shared) = directory.write() {
-                shared.settings = tenant.clone();
-            }
             let options = MeetingOptions::resolve(id.clone(), &organiser, settings, &tenant);
             Some(MeetingRecord { options, organiser })
         }
@@ -172,7 +230,7 @@ fn kind_name(kind: ParticipantKind) -> &'static str {
 }
 
 /// Writes live state in the order it happened.
-async fn write_live(app: App, mut updates: UnboundedReceiver<LiveUpdate>) {
+async fn write_live(app: App, mut updates: Receiver<LiveUpdate>) {
     let store = app.store();
     while let Some(update) = updates.recv().await {
         let result = match &update {
@@ -214,30 +272,5 @@ async fn write_live(app: App, mut updates: UnboundedReceiver<LiveUpdate>) {
         if let Err(e) = result {
             tracing::warn!(error = %e, "cannot write live meeting state");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pinbridge_domain::{E164, LanguageTag, NumberKind};
-
-    #[test]
-    fn finds_the_language_of_a_called_number_with_or_without_plus() {
-        let number = ServiceNumber::new(
-            E164::parse("+14255550100").unwrap(),
-            NumberKind::Toll,
-            LanguageTag::parse("en-US").unwrap(),
-            Vec::new(),
-        )
-        .unwrap();
-        let directory = Directory {
-            settings: TenantSettings::default(),
-            numbers: vec![number],
-        };
-        assert_eq!(directory.language_of("+14255550100"), Some("en-US"));
-        assert_eq!(directory.language_of("14255550100"), Some("en-US"));
-        assert_eq!(directory.language_of("+14255550199"), None);
-        assert_eq!(directory.language_of(""), None);
     }
 }

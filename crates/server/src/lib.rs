@@ -2,22 +2,21 @@
 //!
 //! A call's journey: a datagram (or a TCP frame) reaches the **SIP task**
 //! ([`sip`]), which feeds the [`pinbridge_sip::Endpoint`]; on a new call it takes an
-//! RTP port pair, answers the SDP offer and hands the call's sockets to the **media
-//! engine** ([`engine`]), a single thread that ticks every 20 ms. The engine owns every
-//! call as plain state: it reads RTP, turns keypresses (RFC 4733, SIP INFO, in-band)
-//! into inputs of the call's [`pinbridge_ivr::Call`], plays prompts and music, and runs
-//! each meeting's [`pinbridge_domain::meeting::Meeting`] rules and
-//! [`pinbridge_media::Mixer`]. What needs the store (conference look-ups, PIN checks,
-//! live state) goes to the **control task** ([`control`]) and comes back as commands.
+//! RTP port pair, prepares the SDP answer and hands the call and its sockets to the
+//! **media engine** ([`engine`]), a single thread that runs the conference core
+//! ([`pinbridge_bridge::Bridge`]): the core rings, answers, runs the caller flow, the
+//! meetings and the mixing; the engine reads and sends the datagrams and keeps the
+//! clock. What needs the store (conference look-ups, PIN checks, live state) goes to the
+//! **control task** ([`control`]) and comes back as commands.
 //!
 //! No protocol or meeting logic lives here: the drivers move bytes, time and answers
-//! between the sockets, the store and the cores.
+//! between the sockets, the store and the cores. Every queue between them is bounded
+//! ([`engine::ENGINE_QUEUE`], [`control::CONTROL_QUEUE`], [`SIP_QUEUE`]).
 //!
 //! There is no `unsafe` here: batched UDP (`recvmmsg`, epoll) is `pinbridge-udp`'s.
 
 #![forbid(unsafe_code)]
 
-pub mod assets;
 pub mod control;
 pub mod engine;
 pub mod metrics;
@@ -25,17 +24,20 @@ pub mod ports;
 pub mod sip;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pinbridge_app::App;
 use pinbridge_sip::{Endpoint, EndpointConfig};
 use rand_core::RngCore;
 use thiserror::Error;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedSender, channel, unbounded_channel};
 
 pub use pinbridge_sip::{Cidr, CidrError};
 pub use ports::{PortAllocator, PortRange, PortRangeError};
+
+/// How many hang-ups and answers may wait for the SIP task.
+pub const SIP_QUEUE: usize = 4096;
 
 /// How the bridge is set up (the `serve` flags).
 #[derive(Debug, Clone)]
@@ -80,7 +82,7 @@ pub enum BridgeError {
     },
     /// The embedded prompts or music are unusable.
     #[error(transparent)]
-    Assets(#[from] assets::AssetError),
+    Assets(#[from] pinbridge_bridge::AssetError),
     /// The store could not be read.
     #[error("cannot read the store: {0}")]
     Store(#[from] pinbridge_store::StoreError),
@@ -129,21 +131,26 @@ impl Bridge {
             .local_addr()
             .map_err(|e| bind_error("tcp", config.sip_tcp, e))?;
 
-        let assets = Arc::new(assets::Assets::load()?);
+        let assets = Arc::new(pinbridge_bridge::Assets::load()?);
         app.store().live_reset().await?;
-        let directory = Arc::new(RwLock::new(control::load_directory(&app).await?));
+        let directory = control::load_directory(&app).await?;
         let ports = Arc::new(Mutex::new(PortAllocator::new(config.rtp_ports)));
 
-        let (engine_tx, engine_rx) = std::sync::mpsc::channel();
-        let (control_tx, control_rx) = unbounded_channel();
+        let (engine_tx, engine_rx) = std::sync::mpsc::sync_channel(engine::ENGINE_QUEUE);
+        let (control_tx, control_rx) = channel(control::CONTROL_QUEUE);
         let (sip_tx, sip_rx) = unbounded_channel();
-        let (engine_sip_tx, mut engine_sip_rx) = unbounded_channel();
+        let (engine_sip_tx, mut engine_sip_rx) = channel(SIP_QUEUE);
 
-        let engine = engine::Engine::new(
-            engine::EngineConfig {
+        let core = engine::Engine::core(
+            pinbridge_bridge::Config {
                 rtp_timeout: config.rtp_timeout,
+                ..pinbridge_bridge::Config::default()
             },
-            Arc::clone(&assets),
+            assets,
+            directory.clone(),
+        );
+        let engine = engine::Engine::new(
+            core,
             engine::EngineLinks {
                 sip: engine_sip_tx,
                 control: control_tx,
@@ -163,12 +170,8 @@ impl Bridge {
             }
         });
 
-        let control_task = tokio::spawn(control::run(
-            app,
-            control_rx,
-            engine_tx.clone(),
-            Arc::clone(&directory),
-        ));
+        let control_task =
+            tokio::spawn(control::run(app, control_rx, engine_tx.clone(), directory));
 
         let rtp_bind = config.sip_udp.ip();
         let sdp_address = config
@@ -188,8 +191,6 @@ impl Bridge {
             ports,
             rtp_bind,
             sdp_address,
-            assets,
-            directory,
         };
         let sip_task = tokio::spawn(sip::run(context, sip_tx.clone(), sip_rx));
         tracing::info!(

@@ -35,6 +35,20 @@ pub struct Metrics {
     pub late_ticks: AtomicU64,
     /// Calls hung up because no RTP arrived for the RTP timeout.
     pub rtp_timeouts: AtomicU64,
+    /// PIN checks refused (goodbye) because too many were waiting.
+    pub pin_checks_refused: AtomicU64,
+    /// PIN checks that waited for a free Argon2 slot.
+    pub pin_checks_queued: AtomicU64,
+    /// RTP packets from a source other than the call's latched one, ignored.
+    pub rtp_packets_foreign: AtomicU64,
+    /// RTCP packets from a source other than the call's latched one, ignored.
+    pub rtcp_packets_foreign: AtomicU64,
+    /// Times a call's media moved to a new source (after silence, or a new SSRC on probation).
+    pub rtp_source_moves: AtomicU64,
+    /// Commands the media engine's full queue refused.
+    pub engine_queue_full: AtomicU64,
+    /// Requests the control task's full queue refused.
+    pub control_queue_full: AtomicU64,
 }
 
 /// The process-wide metrics.
@@ -53,6 +67,13 @@ pub static METRICS: Metrics = Metrics {
     ticks: AtomicU64::new(0),
     late_ticks: AtomicU64::new(0),
     rtp_timeouts: AtomicU64::new(0),
+    pin_checks_refused: AtomicU64::new(0),
+    pin_checks_queued: AtomicU64::new(0),
+    rtp_packets_foreign: AtomicU64::new(0),
+    rtcp_packets_foreign: AtomicU64::new(0),
+    rtp_source_moves: AtomicU64::new(0),
+    engine_queue_full: AtomicU64::new(0),
+    control_queue_full: AtomicU64::new(0),
 };
 
 /// Adds `n` to a counter.
@@ -82,7 +103,7 @@ pub fn render() -> String {
             &m.active_meetings,
         ),
     ];
-    let counters: [(&str, &str, &AtomicU64); 11] = [
+    let counters: &[(&str, &str, &AtomicU64)] = &[
         (
             "pinbridge_calls_answered_total",
             "Calls answered.",
@@ -138,6 +159,41 @@ pub fn render() -> String {
             "Calls hung up because no RTP arrived.",
             &m.rtp_timeouts,
         ),
+        (
+            "pinbridge_pin_checks_refused_total",
+            "PIN checks refused (goodbye) because too many were waiting.",
+            &m.pin_checks_refused,
+        ),
+        (
+            "pinbridge_pin_checks_queued_total",
+            "PIN checks that waited for a free Argon2 slot.",
+            &m.pin_checks_queued,
+        ),
+        (
+            "pinbridge_rtp_packets_foreign_total",
+            "RTP packets from a source other than the call's latched one, ignored.",
+            &m.rtp_packets_foreign,
+        ),
+        (
+            "pinbridge_rtcp_packets_foreign_total",
+            "RTCP packets from a source other than the call's latched one, ignored.",
+            &m.rtcp_packets_foreign,
+        ),
+        (
+            "pinbridge_rtp_source_moves_total",
+            "Times a call's media moved to a new source (after silence, or a new SSRC on probation).",
+            &m.rtp_source_moves,
+        ),
+        (
+            "pinbridge_engine_queue_full_total",
+            "Commands the media engine's full queue refused.",
+            &m.engine_queue_full,
+        ),
+        (
+            "pinbridge_control_queue_full_total",
+            "Requests the control task's full queue refused.",
+            &m.control_queue_full,
+        ),
     ];
     let mut out = String::new();
     for (name, help, value) in gauges {
@@ -147,7 +203,7 @@ pub fn render() -> String {
             value.load(Ordering::Relaxed)
         );
     }
-    for (name, help, value) in counters {
+    for &(name, help, value) in counters {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
@@ -173,6 +229,9 @@ mod tests {
             "pinbridge_rtp_packets_lost_total",
             "pinbridge_media_ticks_total",
             "pinbridge_late_mixes_total",
+            "pinbridge_rtp_packets_foreign_total",
+            "pinbridge_pin_checks_refused_total",
+            "pinbridge_engine_queue_full_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
             assert!(

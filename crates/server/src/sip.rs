@@ -1,17 +1,18 @@
 //! The SIP task: one tokio task owning the [`Endpoint`], fed by the UDP socket and the
 //! TCP connections, transmitting its outputs and sleeping until its next deadline.
 //!
-//! It answers each new call: an RTP port pair from the range (503 when none is free),
-//! the SDP answer (488 when nothing matches), the prompt language from the called
-//! number, and hands the call's sockets to the media engine.
+//! It takes each new call: an RTP port pair from the range (503 when none is free),
+//! the SDP answer (488 when nothing matches), 180 Ringing, and hands the call and its
+//! sockets to the media engine, whose core decides when it is answered and what
+//! happens to it; the SIP task sends the 200 OK when the engine says so.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pinbridge_ivr::Config as FlowConfig;
+use pinbridge_bridge::{CallId, Command, RemoteMedia};
 use pinbridge_media::Codec;
 use pinbridge_sip::sdp::{self, MediaConfig, Negotiated};
 use pinbridge_sip::{
@@ -23,18 +24,12 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
 
-use crate::assets::Assets;
-use crate::control::SharedDirectory;
-use crate::engine::{EngineCommand, NewCall, RemoteMedia, SipCommand};
+use crate::engine::{EngineCommand, NewCall, SipCommand};
 use crate::metrics::{self, METRICS};
 use crate::ports::PortAllocator;
 
 /// The largest datagram read.
 const MAX_DATAGRAM: usize = 65_535;
-
-/// How long a call rings (180) before it is answered: a caller who gives up at once is
-/// cancelled rather than answered and hung up.
-const ANSWER_DELAY: Duration = Duration::from_millis(150);
 
 /// How long shutdown waits for the BYEs of active calls to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -66,14 +61,12 @@ pub struct SipContext {
     pub endpoint: Endpoint,
     pub udp: UdpSocket,
     pub tcp: TcpListener,
-    pub engine: Sender<EngineCommand>,
+    pub engine: SyncSender<EngineCommand>,
     pub ports: Arc<Mutex<PortAllocator>>,
     /// The address RTP sockets bind to.
     pub rtp_bind: IpAddr,
     /// The address put in SDP, if fixed (public address, or a specific bound address).
     pub sdp_address: Option<IpAddr>,
-    pub assets: Arc<Assets>,
-    pub directory: SharedDirectory,
 }
 
 /// A call the SIP side knows, by handle.
@@ -81,10 +74,8 @@ struct CallInfo {
     media: MediaConfig,
 }
 
-/// A call that rings, ready to be answered.
+/// A call that rings, waiting for the engine to have it answered.
 struct PendingAnswer {
-    at: Instant,
-    call: Box<NewCall>,
     answer: pinbridge_sip::SessionDescription,
     media: MediaConfig,
     called: String,
@@ -93,6 +84,8 @@ struct PendingAnswer {
 struct Driver {
     ctx: SipContext,
     pending: HashMap<CallHandle, PendingAnswer>,
+    /// The engine's names of the calls it holds.
+    handles: HashMap<CallId, CallHandle>,
     udp_local: SocketAddr,
     connections: HashMap<SocketAddr, UnboundedSender<Vec<u8>>>,
     inputs: UnboundedSender<SipInput>,
@@ -117,20 +110,14 @@ pub async fn run(
         udp_local,
         connections: HashMap::new(),
         pending: HashMap::new(),
+        handles: HashMap::new(),
         inputs,
         calls: HashMap::new(),
     };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut stopping: Option<Instant> = None;
     loop {
-        let answer_at = driver.pending.values().map(|p| p.at).min();
-        let deadline = match (
-            driver.ctx.endpoint.poll_timeout().map(Instant::from_std),
-            answer_at,
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = driver.ctx.endpoint.poll_timeout().map(Instant::from_std);
         let stop_at = stopping.map(|s| s + SHUTDOWN_GRACE);
         if let Some(stop_at) = stop_at
             && (driver.ctx.endpoint.call_count() == 0 || Instant::now() >= stop_at)
@@ -169,9 +156,8 @@ pub async fn run(
                 let Some(input) = input else { break };
                 let now = std::time::Instant::now();
                 match input {
-                    SipInput::Engine(SipCommand::Hangup(call)) => {
-                        let _ = driver.ctx.endpoint.hangup(now, call);
-                    }
+                    SipInput::Engine(SipCommand::Answer(call)) => driver.answer(call),
+                    SipInput::Engine(SipCommand::Hangup(call)) => driver.hang_up(now, call),
                     SipInput::Stream { peer, local, message } => {
                         let input = Input {
                             transport: Transport::Tcp,
@@ -208,11 +194,11 @@ pub async fn run(
             }
             _ = sleep_until(wake) => {
                 driver.ctx.endpoint.handle_timeout(std::time::Instant::now());
-                driver.answer_due();
             }
         }
         driver.drain().await;
     }
+    // Blocking is right here: the task is ending and the engine must hear it.
     let _ = driver.ctx.engine.send(EngineCommand::Shutdown);
 }
 
@@ -326,17 +312,15 @@ impl Driver {
         match event {
             Event::IncomingCall(call) => self.incoming(now, *call),
             Event::CallConfirmed { call, .. } => {
-                let _ = self.ctx.engine.send(EngineCommand::Confirmed(call));
+                self.tell_engine(Command::Confirmed(call_id(call)))
             }
             Event::CallCancelled { call } | Event::CallEnded { call, .. } => {
-                if let Some(pending) = self.pending.remove(&call) {
-                    // Never answered: its sockets close here and its port is free again.
-                    let port = pending.call.port;
-                    drop(pending);
-                    self.release(port);
-                }
-                if self.calls.remove(&call).is_some() {
-                    let _ = self.ctx.engine.send(EngineCommand::Ended(call));
+                // Answered or still ringing, the engine holds its sockets and frees its port.
+                let known =
+                    self.pending.remove(&call).is_some() | self.calls.remove(&call).is_some();
+                if known {
+                    self.handles.remove(&call_id(call));
+                    self.tell_engine(Command::Ended(call_id(call)));
                 }
             }
             Event::ReInvite { call, offer } => {
@@ -349,7 +333,7 @@ impl Driver {
                         Ok((answer, negotiated)) => {
                             let _ = self.ctx.endpoint.answer_reinvite(now, call, &answer);
                             let media = remote_media(&negotiated);
-                            let _ = self.ctx.engine.send(EngineCommand::Remote(call, media));
+                            self.tell_engine(Command::Remote(call_id(call), media));
                         }
                         Err(e) => {
                             tracing::info!(call = call.value(), error = %e, "re-INVITE refused");
@@ -368,7 +352,7 @@ impl Driver {
                 }
             }
             Event::Dtmf { call, digit, .. } => {
-                let _ = self.ctx.engine.send(EngineCommand::Digit(call, digit));
+                self.tell_engine(Command::Digit(call_id(call), digit))
             }
         }
     }
@@ -410,28 +394,6 @@ impl Driver {
                 return;
             }
         };
-        let (language, name_recording) = {
-            let directory = self.ctx.directory.read();
-            let (language, recording) = match directory {
-                Ok(d) => (
-                    d.language_of(&call.called_number).map(str::to_owned),
-                    d.settings.enable_name_recording,
-                ),
-                Err(_) => (None, true),
-            };
-            (language, recording)
-        };
-        let language = match language {
-            Some(l) if self.ctx.assets.has_language(&l) => l,
-            Some(l) => {
-                tracing::info!(called = %call.called_number, language = %l, "no prompts in this language; using en-US");
-                crate::assets::DEFAULT_LANGUAGE.to_owned()
-            }
-            None => {
-                tracing::info!(called = %call.called_number, "called number is not a registered service number; using en-US");
-                crate::assets::DEFAULT_LANGUAGE.to_owned()
-            }
-        };
         let calling_number = call
             .from
             .uri
@@ -439,67 +401,24 @@ impl Driver {
             .as_deref()
             .filter(|u| !u.is_empty())
             .map(pinbridge_store::meetings::mask_calling_number);
-        let flow = FlowConfig {
-            name_recording,
-            ..FlowConfig::default()
-        };
         let new_call = Box::new(NewCall {
-            handle,
+            call: pinbridge_bridge::NewCall {
+                handle: call_id(handle),
+                port,
+                media: remote_media(&negotiated),
+                called_number: call.called_number.clone(),
+                calling_number,
+                rtp_seed: (rng.next_u32(), rng.next_u32() as u16, rng.next_u32()),
+            },
             rtp,
             rtcp,
-            port,
-            media: remote_media(&negotiated),
-            language: self.ctx.assets.language_index(&language),
-            calling_number,
-            flow,
-            rtp_seed: (rng.next_u32(), rng.next_u32() as u16, rng.next_u32()),
         });
-        let _ = self.ctx.endpoint.ringing(now, handle);
-        self.pending.insert(
-            handle,
-            PendingAnswer {
-                at: Instant::now() + ANSWER_DELAY,
-                call: new_call,
-                answer,
-                media: media_config,
-                called: call.called_number.clone(),
-            },
-        );
-    }
-
-    /// Answers the calls that have rung long enough.
-    fn answer_due(&mut self) {
-        let now = Instant::now();
-        let due: Vec<CallHandle> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.at <= now)
-            .map(|(h, _)| *h)
-            .collect();
-        for handle in due {
-            if let Some(pending) = self.pending.remove(&handle) {
-                self.answer(pending);
+        if let Err(refused) = self.ctx.engine.try_send(EngineCommand::NewCall(new_call)) {
+            if matches!(refused, TrySendError::Full(_)) {
+                metrics::add(&METRICS.engine_queue_full, 1);
             }
-        }
-    }
-
-    fn answer(&mut self, pending: PendingAnswer) {
-        let now = std::time::Instant::now();
-        let PendingAnswer {
-            call: new_call,
-            answer,
-            media: media_config,
-            called,
-            ..
-        } = pending;
-        let handle = new_call.handle;
-        let port = new_call.port;
-        if self
-            .ctx
-            .engine
-            .send(EngineCommand::NewCall(new_call))
-            .is_err()
-        {
+            tracing::warn!(call_id = %call.call_id, "the media engine cannot take the call; refusing it");
+            drop(refused);
             self.release(port);
             let _ = self
                 .ctx
@@ -507,22 +426,78 @@ impl Driver {
                 .reject(now, handle, 503, "Service Unavailable");
             return;
         }
-        if self.ctx.endpoint.accept(now, handle, &answer).is_ok() {
+        let _ = self.ctx.endpoint.ringing(now, handle);
+        self.handles.insert(call_id(handle), handle);
+        self.pending.insert(
+            handle,
+            PendingAnswer {
+                answer,
+                media: media_config,
+                called: call.called_number.clone(),
+            },
+        );
+    }
+
+    /// Hands the engine a command for the core. A full queue refuses it (counted): the
+    /// engine is far behind, and what a command would have done is lost, except a call's
+    /// end, which waits (a lost end would keep the call's port).
+    fn tell_engine(&mut self, command: Command) {
+        match self.ctx.engine.try_send(EngineCommand::Core(command)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(EngineCommand::Core(Command::Ended(call)))) => {
+                metrics::add(&METRICS.engine_queue_full, 1);
+                let _ = self
+                    .ctx
+                    .engine
+                    .send(EngineCommand::Core(Command::Ended(call)));
+            }
+            Err(TrySendError::Full(_)) => metrics::add(&METRICS.engine_queue_full, 1),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Hangs up a call the engine has ended: BYE when answered, 503 while it rings.
+    fn hang_up(&mut self, now: std::time::Instant, id: CallId) {
+        let Some(&handle) = self.handles.get(&id) else {
+            return;
+        };
+        if self.pending.remove(&handle).is_some() {
+            self.handles.remove(&id);
+            let _ = self
+                .ctx
+                .endpoint
+                .reject(now, handle, 503, "Service Unavailable");
+        } else {
+            let _ = self.ctx.endpoint.hangup(now, handle);
+        }
+    }
+
+    /// Answers a call the engine says has rung long enough.
+    fn answer(&mut self, id: CallId) {
+        let now = std::time::Instant::now();
+        let Some(&handle) = self.handles.get(&id) else {
+            return;
+        };
+        let Some(pending) = self.pending.remove(&handle) else {
+            return;
+        };
+        if self
+            .ctx
+            .endpoint
+            .accept(now, handle, &pending.answer)
+            .is_ok()
+        {
             metrics::add(&METRICS.calls_answered, 1);
-            tracing::info!(
-                call = handle.value(),
-                port,
-                called = %called,
-                "call answered"
-            );
+            tracing::info!(call = handle.value(), called = %pending.called, "call answered");
             self.calls.insert(
                 handle,
                 CallInfo {
-                    media: media_config,
+                    media: pending.media,
                 },
             );
         } else {
-            let _ = self.ctx.engine.send(EngineCommand::Ended(handle));
+            self.handles.remove(&id);
+            self.tell_engine(Command::Ended(id));
         }
     }
 
@@ -585,6 +560,11 @@ fn local_ip_towards(peer: IpAddr) -> IpAddr {
         })
         .map(|a| a.ip())
         .unwrap_or(peer)
+}
+
+/// The engine's name of a SIP call.
+fn call_id(handle: CallHandle) -> CallId {
+    CallId(handle.value())
 }
 
 fn remote_media(negotiated: &Negotiated) -> RemoteMedia {
