@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::phone::bridge;
 use common::phone::*;
-use pinbridge_media::analysis::goertzel_power;
 use pinbridge_media::RtpSender;
+use pinbridge_media::analysis::goertzel_power;
 
 const A_HZ: f32 = 450.0;
 const B_HZ: f32 = 1100.0;

@@ -21,7 +21,7 @@ pub mod user;
 pub use audit::{Actor, AuditAction, AuditEntry};
 pub use keys::{KeyError, ServerKey};
 pub use number::{NumberKind, ServiceNumber};
-pub use pin::{PIN_MASK, Pin, PinHash, PinLength, SecretHasher};
+pub use pin::{PIN_MASK, Pin, PinHash, PinLength, SecretHasher, VerifyMemory};
 pub use settings::{EntryExitAnnouncementsType, TenantSettings};
 pub use text::{ConferenceId, DisplayName, E164, EmailAddress, LanguageTag, TextError, Upn};
 pub use user::{AudioConferencing, Role, User, UserId, search_terms, search_words};

@@ -159,6 +159,13 @@ pub struct SecretHasher {
     params: Params,
 }
 
+/// The working memory of one Argon2 verification, kept between verifications by a
+/// thread that does many ([`SecretHasher::verify_in`]).
+#[derive(Default)]
+pub struct VerifyMemory {
+    blocks: Vec<argon2::Block>,
+}
+
 /// Argon2id parameters: 19 MiB, 2 passes, 1 lane (the OWASP baseline).
 pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
 pub const ARGON2_PASSES: u32 = 2;
@@ -210,6 +217,50 @@ impl SecretHasher {
         }
     }
 
+    /// Whether `secret` matches `hash`, like [`Self::verify`], working in `memory`
+    /// instead of allocating Argon2's 19 MiB afresh: a thread that checks many secrets
+    /// keeps one [`VerifyMemory`] and its memory use stays flat (freed and reallocated
+    /// each time, the C allocator can keep every copy).
+    pub fn verify_in(&self, secret: &[u8], hash: &PinHash, memory: &mut VerifyMemory) -> bool {
+        use subtle::ConstantTimeEq;
+        let Ok(parsed) = PasswordHash::new(&hash.0) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+            return false;
+        };
+        let version = parsed
+            .version
+            .and_then(|v| Version::try_from(v).ok())
+            .unwrap_or(Version::V0x13);
+        let Ok(argon2) = Argon2::new_with_secret(&self.pepper[..], algorithm, version, params)
+        else {
+            return false;
+        };
+        let blocks = argon2.params().block_count();
+        if memory.blocks.len() != blocks {
+            memory.blocks = vec![argon2::Block::default(); blocks];
+        }
+        let mut salt_bytes = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+            return false;
+        };
+        let mut out = [0u8; 64];
+        let Some(out) = out.get_mut(..expected.len()) else {
+            return false;
+        };
+        argon2
+            .hash_password_into_with_memory(secret, salt, out, &mut memory.blocks[..])
+            .is_ok()
+            && bool::from(out.ct_eq(expected.as_bytes()))
+    }
+
     pub fn hash_pin(
         &self,
         pin: &Pin,
@@ -221,12 +272,34 @@ impl SecretHasher {
     pub fn verify_pin(&self, pin: &Pin, hash: &PinHash) -> bool {
         self.verify(pin.reveal().as_bytes(), hash)
     }
+
+    /// [`Self::verify_pin`] in kept memory ([`Self::verify_in`]).
+    pub fn verify_pin_in(&self, pin: &Pin, hash: &PinHash, memory: &mut VerifyMemory) -> bool {
+        self.verify_in(pin.reveal().as_bytes(), hash, memory)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand_core::OsRng;
+
+    #[test]
+    fn verifying_in_kept_memory_agrees_with_verify() {
+        let hasher = SecretHasher::new([3; 32]);
+        let hash = hasher.hash(b"24680", &mut OsRng).unwrap();
+        let mut memory = VerifyMemory::default();
+        for _ in 0..2 {
+            assert!(hasher.verify_in(b"24680", &hash, &mut memory));
+            assert!(!hasher.verify_in(b"24681", &hash, &mut memory));
+        }
+        let other = SecretHasher::new([4; 32]);
+        assert!(
+            !other.verify_in(b"24680", &hash, &mut memory),
+            "the pepper counts"
+        );
+        assert!(!hasher.verify_in(b"24680", &PinHash::from_stored("junk".into()), &mut memory));
+    }
 
     #[test]
     fn pin_lengths() {

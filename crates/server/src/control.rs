@@ -2,7 +2,7 @@
 //!
 //! Conference look-ups and PIN checks run as tasks of their own and answer the engine
 //! through its command queue. A PIN check is Argon2 (19 MiB and tens of milliseconds
-//! each): at most [`PinChecks::RUNNING`] run at once, on the blocking pool, at most
+//! each): at most [`PinChecks::RUNNING`] run at once, on threads of their own, at most
 //! [`PinChecks::WAITING`] more wait their turn, and any beyond are refused at once
 //! ([`PinCheck::Busy`]: the caller hears goodbye), so a flood of PIN attempts costs a
 //! bounded amount of memory and CPU whatever its size. Live-state writes run one after
@@ -17,10 +17,9 @@ use std::time::Duration;
 
 use pinbridge_app::App;
 use pinbridge_bridge::{Command, ControlRequest, Directory, LiveUpdate, MeetingRecord, PinCheck};
-use pinbridge_domain::ConferenceId;
 use pinbridge_domain::meeting::{MeetingOptions, MeetingSettings, ParticipantKind, Placement};
+use pinbridge_domain::{ConferenceId, VerifyMemory};
 use pinbridge_store::meetings::LiveParticipant;
-use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{Receiver, channel};
 
 use crate::engine::EngineCommand;
@@ -36,12 +35,16 @@ pub const CONTROL_QUEUE: usize = 4096;
 /// already stale and the newest is dropped (counted).
 const LIVE_QUEUE: usize = 4096;
 
-/// The bound on PIN checks; see the module documentation.
-#[derive(Debug)]
+/// The bound on PIN checks; see the module documentation. The checks run on
+/// [`Self::RUNNING`] threads of their own, each verifying in the one Argon2 memory it
+/// keeps: freed and allocated afresh for every check, 19 MiB blocks are kept by the C
+/// allocator, and the process's memory would grow with every check.
 pub struct PinChecks {
-    running: Semaphore,
-    admitted: AtomicUsize,
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    admitted: Arc<AtomicUsize>,
 }
+
+type Job = Box<dyn FnOnce(&mut VerifyMemory) + Send>;
 
 impl PinChecks {
     /// Argon2 verifications at once.
@@ -49,19 +52,41 @@ impl PinChecks {
     /// Checks that may wait for one of those.
     pub const WAITING: usize = 64;
 
-    /// No checks yet.
-    pub fn new() -> Self {
-        Self {
-            running: Semaphore::new(Self::RUNNING),
-            admitted: AtomicUsize::new(0),
+    /// Starts the checking threads.
+    pub fn new() -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(Self::RUNNING + Self::WAITING);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..Self::RUNNING {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("pinbridge-pin-{i}"))
+                .spawn(move || {
+                    // Each thread keeps its Argon2 memory: 19 MiB per thread, for good.
+                    let mut memory = VerifyMemory::default();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
         }
+        Ok(Self {
+            jobs,
+            admitted: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
-    /// Runs `check` when a slot is free; `None` without running it when
+    /// Runs `check` on a checking thread when one is free; `None` without running it when
     /// [`Self::RUNNING`] + [`Self::WAITING`] checks are already admitted.
     pub async fn run<F, T>(&self, check: F) -> Option<T>
     where
-        F: Future<Output = T>,
+        F: FnOnce(&mut VerifyMemory) -> T + Send + 'static,
+        T: Send + 'static,
     {
         let admitted = self.admitted.fetch_add(1, Ordering::AcqRel);
         if admitted >= Self::RUNNING + Self::WAITING {
@@ -71,18 +96,19 @@ impl PinChecks {
         if admitted >= Self::RUNNING {
             metrics::add(&METRICS.pin_checks_queued, 1);
         }
-        let result = match self.running.acquire().await {
-            Ok(_permit) => Some(check.await),
-            Err(_) => None,
-        };
-        self.admitted.fetch_sub(1, Ordering::AcqRel);
-        result
-    }
-}
-
-impl Default for PinChecks {
-    fn default() -> Self {
-        Self::new()
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let done = Arc::clone(&self.admitted);
+        let job: Job = Box::new(move |memory| {
+            let result = check(memory);
+            // Counted out before the answer, so a caller who sees it may be admitted.
+            done.fetch_sub(1, Ordering::AcqRel);
+            let _ = answer.send(result);
+        });
+        if self.jobs.try_send(job).is_err() {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        answered.await.ok()
     }
 }
 
@@ -102,7 +128,14 @@ pub async fn run(
     mut directory: Directory,
 ) {
     let (live_tx, live_rx) = channel(LIVE_QUEUE);
-    let pin_checks = Arc::new(PinChecks::new());
+    let pin_checks = match PinChecks::new() {
+        Ok(checks) => Arc::new(checks),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the PIN-checking threads; no call can start a meeting by PIN");
+            return;
+        }
+    };
+    let checker = app.pin_checker();
     let writer = tokio::spawn(write_live(app.clone(), live_rx));
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -120,30 +153,26 @@ pub async fn run(
                         });
                     }
                     ControlRequest::VerifyPin { call, organiser, digits, calling_number } => {
-                        let app = app.clone();
                         let engine = engine.clone();
                         let pin_checks = Arc::clone(&pin_checks);
+                        let checker = checker.clone();
+                        let upn = organiser.upn.clone();
                         tokio::spawn(async move {
-                            let checked = pin_checks.run(app.verify_pin(&organiser, digits.reveal())).await;
-                            let correct = match checked {
-                                None => {
-                                    tracing::warn!(
-                                        organiser = %organiser.upn,
-                                        "too many PIN checks waiting; the caller is told goodbye"
-                                    );
-                                    answer(&engine, Command::PinChecked(call, PinCheck::Busy));
-                                    return;
-                                }
-                                Some(Ok(correct)) => correct,
-                                Some(Err(e)) => {
-                                    tracing::error!(error = %e, "the PIN check failed");
-                                    false
-                                }
+                            let checked = pin_checks
+                                .run(move |memory| checker.check(&organiser, digits.reveal(), memory))
+                                .await;
+                            let Some(correct) = checked else {
+                                tracing::warn!(
+                                    organiser = %upn,
+                                    "too many PIN checks waiting; the caller is told goodbye"
+                                );
+                                answer(&engine, Command::PinChecked(call, PinCheck::Busy));
+                                return;
                             };
                             if !correct {
                                 // A security event; the digits are never logged.
                                 tracing::warn!(
-                                    organiser = %organiser.upn,
+                                    organiser = %upn,
                                     calling_number = calling_number.as_deref().unwrap_or("-"),
                                     "wrong organiser PIN entered by phone"
                                 );
