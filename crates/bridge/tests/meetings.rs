@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{Meeting, Sim};
 use pinbridge_bridge::{Channel, Command, Config, LiveUpdate, PinCheck};
+use pinbridge_media::analysis::{goertzel_power, locate, locate_looping, mean_power};
 use pinbridge_media::{Codec, FRAME_SAMPLES, RtpSender};
 
 const A: f64 = 600.0;
@@ -389,6 +390,71 @@ fn a_reinvite_to_another_codec_is_sent_and_mixed_in_it() {
     assert_eq!(sim.phones[&b].payload_type, Some(8), "still sent in PCMU");
     assert!(sim.hears(b, A), "the PCMA leg does not hear the meeting");
     assert!(sim.hears(a, B), "the PCMA leg is not mixed");
+}
+
+#[test]
+fn the_greeting_and_the_hold_music_reach_the_caller_as_recorded() {
+    let assets = pinbridge_bridge::Assets::load().unwrap();
+    let welcome = assets
+        .prompts(pinbridge_bridge::DEFAULT_LANGUAGE)
+        .clip(pinbridge_ivr::PromptId::Welcome);
+    let music = assets.music();
+    let mut sim = Sim::new(Meeting::default());
+    let id = sim.dial(None);
+    let greeting = Duration::from_millis(welcome.samples().len() as u64 / 8);
+    sim.run(greeting + Duration::from_secs(1));
+    let found = locate(welcome.samples(), &sim.heard(id)).expect("audio heard");
+    assert!(found.score > 0.95, "the greeting: {found:?}");
+
+    let b = sim.caller(None);
+    assert_eq!(sim.counts(), (0, 1));
+    sim.run(Duration::from_secs(4));
+    let heard = sim.heard(b);
+    let last = &heard[heard.len() - 16_000..];
+    assert!(mean_power(last) > 1000.0, "the lobby is silent");
+    let found = locate_looping(last, music.samples()).expect("audio heard");
+    assert!(found.score > 0.95, "the hold music: {found:?}");
+    let not_music = locate(welcome.samples(), last).map_or(0.0, |m| m.score);
+    assert!(
+        not_music < 0.5,
+        "the lobby hears the greeting ({not_music})"
+    );
+}
+
+#[test]
+fn keys_pressed_in_band_act_and_nobody_hears_them() {
+    let mut sim = Sim::new(Meeting {
+        bypass_lobby: true,
+        ..Meeting::default()
+    });
+    let a = sim.organiser(None);
+    let b = sim.dial_with(None, None);
+    sim.run(Duration::from_millis(400));
+    sim.inband_keys(b, &format!("{}#", common::CONFERENCE));
+    sim.until_placed(b);
+    assert_eq!(
+        sim.counts(),
+        (2, 0),
+        "the in-band conference ID was not taken"
+    );
+    sim.run(Duration::from_secs(3));
+    let participant = sim.bridge.participant_of(b).unwrap();
+    sim.inband_keys(b, "*6");
+    sim.run(Duration::from_secs(3));
+    let muted = sim
+        .bridge
+        .meeting(&common_conference())
+        .and_then(|m| m.participant(participant))
+        .is_some_and(|p| p.muted);
+    assert!(muted, "*6 in-band did not mute");
+    // What the organiser heard while the keys were pressed (the 400 ms of keys were
+    // 3.4 s ago) holds none of their tones.
+    let heard = sim.heard(a);
+    let window = &heard[heard.len() - 8000 * 36 / 10..heard.len() - 8000 * 28 / 10];
+    for hz in [941.0, 1209.0, 770.0, 1477.0] {
+        let power = goertzel_power(window, hz);
+        assert!(power < 5.0e3, "the organiser heard {hz} Hz ({power:.0})");
+    }
 }
 
 fn tone_payload(hz: f64) -> [u8; FRAME_SAMPLES] {

@@ -32,7 +32,7 @@ pub const CONFERENCE: &str = "123456789";
 /// The RTP payload type of telephone-events.
 pub const TELEPHONE_EVENT: u8 = 101;
 /// How much of what each phone hears is kept.
-const KEPT: usize = 8000 * 4;
+const KEPT: usize = 8000 * 20;
 
 /// How a scripted phone behaves.
 pub struct Phone {
@@ -47,6 +47,8 @@ pub struct Phone {
     pub payload_type: Option<u8>,
     sender: RtpSender,
     phase: f64,
+    /// Frames it sends before its tone (keys pressed in-band).
+    pub script: VecDeque<[i16; FRAME_SAMPLES]>,
     /// Packets sent and not yet read by the core.
     queued: VecDeque<Vec<u8>>,
     /// The last seconds it heard, decoded.
@@ -175,8 +177,14 @@ impl Sim {
         sim
     }
 
-    /// A phone calls in from its own address, sending `tone` (or silence).
+    /// A phone calls in from its own address, sending `tone` (or silence), with RFC
+    /// 4733 telephone-events negotiated.
     pub fn dial(&mut self, tone: Option<f64>) -> CallId {
+        self.dial_with(tone, Some(TELEPHONE_EVENT))
+    }
+
+    /// A phone calls in, with `telephone_event` negotiated or (`None`) keys in-band only.
+    pub fn dial_with(&mut self, tone: Option<f64>, telephone_event: Option<u8>) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
         let address = SocketAddr::from(([192, 0, 2, 10], 20_000 + 2 * id.0 as u16));
@@ -185,7 +193,7 @@ impl Sim {
             address: Some(address),
             codec: Codec::Pcmu,
             payload_type: 0,
-            telephone_event: Some(TELEPHONE_EVENT),
+            telephone_event,
         };
         let key = self.bridge.add_call(
             self.now,
@@ -208,6 +216,7 @@ impl Sim {
                 payload_type: None,
                 sender: RtpSender::new(0x1000 + id.0 as u32, 0, 100, 0),
                 phase: 0.0,
+                script: VecDeque::new(),
                 queued: VecDeque::new(),
                 heard: VecDeque::new(),
                 packets: 0,
@@ -257,6 +266,38 @@ impl Sim {
             }
             self.run(Duration::from_millis(200));
         }
+    }
+
+    /// Keys pressed on a phone as in-band DTMF in its audio: 100 ms of each key's two
+    /// tones, 100 ms of silence.
+    pub fn inband_keys(&mut self, id: CallId, keys: &str) {
+        let phone = self.phones.get_mut(&id).unwrap();
+        for key in keys.chars() {
+            let (low, high) = pinbridge_media::DtmfDigit::from_char(key)
+                .expect("a DTMF key")
+                .frequencies();
+            let mut t = 0.0f64;
+            for frame in 0..10 {
+                let mut pcm = [0i16; FRAME_SAMPLES];
+                if frame < 5 {
+                    for s in &mut pcm {
+                        let two_pi = 2.0 * std::f64::consts::PI;
+                        let v = (two_pi * f64::from(low) * t).sin()
+                            + (two_pi * f64::from(high) * t).sin();
+                        *s = (5000.0 * v) as i16;
+                        t += 1.0 / 8000.0;
+                    }
+                }
+                phone.script.push_back(pcm);
+            }
+        }
+        let length = Duration::from_millis(200 * keys.len() as u64);
+        self.run(length);
+    }
+
+    /// Everything a phone has heard that is kept (the last 20 s).
+    pub fn heard(&self, id: CallId) -> Vec<i16> {
+        self.phones[&id].heard.iter().copied().collect()
     }
 
     /// The phone hangs up (BYE).
@@ -310,7 +351,9 @@ impl Sim {
                 continue;
             }
             let mut pcm = [0i16; FRAME_SAMPLES];
-            if let Some(hz) = phone.tone {
+            if let Some(frame) = phone.script.pop_front() {
+                pcm = frame;
+            } else if let Some(hz) = phone.tone {
                 for sample in &mut pcm {
                     *sample = (8000.0 * phone.phase.sin()) as i16;
                     phone.phase += 2.0 * std::f64::consts::PI * hz / 8000.0;
