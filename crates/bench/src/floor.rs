@@ -3,14 +3,12 @@
 //!
 //! One process, two threads, loopback only:
 //!
-//! - The **bridge thread** does exactly the engine's I/O (crates/server/src/engine.rs,
-//!   `tick`, `receive`, `read_batch`, `send_frame`) and nothing else: N calls, each an
-//!   RTP and an RTCP socket (non-blocking, on 127.0.0.1) registered in
-//!   [`Readiness`] with the engine's tokens (2 × call for RTP, 2 × call + 1 for RTCP).
-//!   Every 20 ms on an absolute schedule it drains the readiness once, reads each
-//!   flagged socket with the shared [`RecvBatch`] of [`pinbridge_udp::BATCH`] (up to
-//!   four reads, the flag cleared by a short read or `WouldBlock`), notes where each
-//!   call's RTP comes from (symmetric RTP), then sends each call with a known source one
+//! - The **bridge thread** does the engine's I/O with the engine's own code
+//!   ([`pinbridge_server::media_io::CallSockets`]) and nothing else: N calls, each an
+//!   RTP and an RTCP socket (non-blocking, on 127.0.0.1) in one readiness set. Every
+//!   20 ms on an absolute schedule it reads the sockets that became readable in batches
+//!   of [`pinbridge_udp::BATCH`] (up to four reads), notes where each call's RTP comes
+//!   from (symmetric RTP), then sends each call with a known source one
 //!   172-byte RTP packet (its own sequence number, timestamp and SSRC, 160 bytes of a
 //!   fixed µ-law frame) with one `send_to`. No parsing, decoding, jitter buffer, mixing
 //!   or RTCP reports. With `unheard_read_ticks` K > 1 each call's sockets are read only
@@ -36,8 +34,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use pinbridge_bridge::Channel;
 use pinbridge_media::{Codec, FRAME_SAMPLES, RtpSender};
-use pinbridge_udp::{Readiness, RecvBatch, SendBatch};
+use pinbridge_server::media_io::{CallSockets, Reader};
+use pinbridge_udp::{RecvBatch, SendBatch};
 
 use crate::Error;
 use crate::process::{self, CpuTicks};
@@ -53,8 +53,6 @@ pub const ENOUGH_PCT: f64 = 98.0;
 /// The most calls one run opens (two sockets each).
 pub const MAX_CALLS: usize = 20_000;
 
-/// The engine's most batched reads of one socket in one tick (`MAX_READS_PER_TICK`).
-const MAX_READS_PER_TICK: usize = 4;
 /// Datagrams per `recvmmsg` / `sendmmsg` of the load, as the native generator.
 const LOAD_BATCH: usize = 64;
 /// The load's socket buffers, each way, as the native generator's.
@@ -554,19 +552,38 @@ fn pin(core: Option<usize>) -> Result<(), Error> {
 // ---------------------------------------------------------------------------------------
 // The bridge: the engine's I/O
 
-/// One call on the bridge side.
+/// One call on the bridge side, beyond its sockets.
 struct Leg {
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    rtp_readable: bool,
-    rtcp_readable: bool,
     /// Where the call's RTP comes from (symmetric RTP), once it has come.
     send_to: Option<SocketAddr>,
     sender: RtpSender,
 }
 
-fn open_legs(calls: usize, readiness: &Readiness) -> Result<Vec<Leg>, Error> {
+/// The floor's stand-in for the core: it reads every `read_every`-th tick (staggered
+/// by call), notes each call's source and counts what arrived.
+struct FloorReader<'a> {
+    legs: &'a mut [Leg],
+    count: &'a mut Count,
+    tick: u64,
+    read_every: u64,
+}
+
+impl Reader<usize> for FloorReader<'_> {
+    fn due(&self, call: usize) -> bool {
+        (self.tick + call as u64).is_multiple_of(self.read_every)
+    }
+
+    fn datagram(&mut self, call: usize, channel: Channel, source: SocketAddr, _: &[u8]) {
+        if channel == Channel::Rtp {
+            self.count.received += 1;
+            self.legs[call].send_to = Some(source);
+        }
+    }
+}
+
+fn open_legs(calls: usize) -> Result<(CallSockets<usize>, Vec<Leg>), Error> {
     let io = |what: &str, e: std::io::Error| Error::new(format!("{what}: {e}"));
+    let mut sockets = CallSockets::new().map_err(|e| io("make a readiness set", e))?;
     let mut legs = Vec::with_capacity(calls);
     for i in 0..calls {
         let rtp = UdpSocket::bind("127.0.0.1:0").map_err(|e| io("bind an RTP socket", e))?;
@@ -576,22 +593,15 @@ fn open_legs(calls: usize, readiness: &Readiness) -> Result<Vec<Leg>, Error> {
                 .set_nonblocking(true)
                 .map_err(|e| io("make a socket non-blocking", e))?;
         }
-        readiness
-            .register(&rtp, 2 * i)
-            .map_err(|e| io("watch an RTP socket", e))?;
-        readiness
-            .register(&rtcp, 2 * i + 1)
-            .map_err(|e| io("watch an RTCP socket", e))?;
+        sockets
+            .insert(i, i, rtp, rtcp)
+            .map_err(|e| io("watch a call's sockets", e))?;
         legs.push(Leg {
-            rtp,
-            rtcp,
-            rtp_readable: false,
-            rtcp_readable: false,
             send_to: None,
             sender: sender(i, 0xB81D_6E00),
         });
     }
-    Ok(legs)
+    Ok((sockets, legs))
 }
 
 fn bridge_thread(
@@ -601,17 +611,14 @@ fn bridge_thread(
     give_up: Instant,
 ) {
     let opened = pin(config.bridge_core).and_then(|()| {
-        let readiness = Readiness::new()
-            .map_err(|e| Error::new(format!("cannot make a readiness set: {e}")))?;
-        let legs = open_legs(config.calls, &readiness)?;
-        let targets = legs
-            .iter()
-            .map(|leg| leg.rtp.local_addr())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::new(format!("an RTP socket's address: {e}")))?;
-        Ok((readiness, legs, targets))
+        let (sockets, legs) = open_legs(config.calls)?;
+        let targets = (0..legs.len())
+            .map(|i| sockets.local_addr(i, Channel::Rtp))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::new("an RTP socket has no address"))?;
+        Ok((sockets, legs, targets))
     });
-    let (mut readiness, mut legs, targets) = match opened {
+    let (mut sockets, mut legs, targets) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -625,34 +632,22 @@ fn bridge_thread(
         return;
     }
     let payload = payload();
-    let mut batch = RecvBatch::default();
     let mut buf = [0u8; pinbridge_udp::MAX_DATAGRAM];
     let read_every = config.unheard_read_ticks;
     every_tick(shared, &shared.bridge, give_up, |tick, count| {
-        // 1. Receive: what arrived on the sockets that became readable.
-        let drained = readiness.drain(2 * legs.len(), |token| {
-            if let Some(leg) = legs.get_mut(token / 2) {
-                if token % 2 == 0 {
-                    leg.rtp_readable = true;
-                } else {
-                    leg.rtcp_readable = true;
-                }
-            }
+        // 1. Receive: what arrived, with the engine's own reading code.
+        let report = sockets.read(&mut FloorReader {
+            legs: &mut legs,
+            count,
+            tick,
+            read_every,
         });
-        if drained.is_err() {
+        count.receive_errors += report.read_errors;
+        if report.readiness_failed {
             shared.readiness_errors.fetch_add(1, Ordering::Relaxed);
-            for leg in &mut legs {
-                leg.rtp_readable = true;
-                leg.rtcp_readable = true;
-            }
-        }
-        for (i, leg) in legs.iter_mut().enumerate() {
-            if (tick + i as u64).is_multiple_of(read_every) {
-                receive(leg, &mut batch, count);
-            }
         }
         // 2. Send one packet per call with a known source, one system call each.
-        for leg in &mut legs {
+        for (i, leg) in legs.iter_mut().enumerate() {
             let Some(destination) = leg.send_to else {
                 continue;
             };
@@ -660,7 +655,7 @@ fn bridge_thread(
                 .sender
                 .write_packet(&payload, FRAME_SAMPLES as u32, &mut buf)
             {
-                Ok(len) => match leg.rtp.send_to(&buf[..len], destination) {
+                Ok(len) => match sockets.send(i, Channel::Rtp, &buf[..len], destination) {
                     Ok(_) => count.sent += 1,
                     Err(_) => count.send_errors += 1,
                 },
@@ -668,48 +663,6 @@ fn bridge_thread(
             }
         }
     });
-}
-
-/// Reads what arrived on a call's sockets, as the engine's `receive` does.
-fn receive(leg: &mut Leg, batch: &mut RecvBatch, count: &mut Count) {
-    for _ in 0..MAX_READS_PER_TICK {
-        if !leg.rtp_readable || !read_batch(&leg.rtp, batch, &mut leg.rtp_readable, count) {
-            break;
-        }
-        for (_, source) in batch.iter() {
-            count.received += 1;
-            leg.send_to = Some(source);
-        }
-    }
-    for _ in 0..MAX_READS_PER_TICK {
-        if !leg.rtcp_readable || !read_batch(&leg.rtcp, batch, &mut leg.rtcp_readable, count) {
-            break;
-        }
-    }
-}
-
-/// One batched read, as the engine's `read_batch`: false when nothing was taken;
-/// `readable` stays set while the socket may hold more (a full batch).
-fn read_batch(
-    socket: &UdpSocket,
-    batch: &mut RecvBatch,
-    readable: &mut bool,
-    count: &mut Count,
-) -> bool {
-    match batch.receive(socket) {
-        Ok(taken) => {
-            *readable = taken == pinbridge_udp::BATCH;
-            taken > 0
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            *readable = false;
-            false
-        }
-        Err(_) => {
-            count.receive_errors += 1;
-            false
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------

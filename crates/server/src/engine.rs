@@ -1,9 +1,9 @@
 //! The media engine: one thread that runs the conference core ([`Bridge`]) with real
 //! sockets and the real clock.
 //!
-//! It does I/O only: it keeps every call's RTP and RTCP sockets, watches them with one
-//! readiness set, reads what arrived in batches when the core's tick is due (only the
-//! sockets whose audio the coming tick uses, [`Bridge::reads_due`]), feeds the
+//! It does I/O only: it keeps every call's RTP and RTCP sockets ([`CallSockets`]), reads
+//! what arrived in batches when the core's tick is due (only the sockets whose audio the
+//! coming tick uses, [`Bridge::reads_due`]), feeds the
 //! datagrams, commands and deadlines to the core, and carries out its outputs: datagrams
 //! sent, answers and hang-ups to the SIP task, requests to the control task, sockets
 //! closed and ports freed. Every rule about calls, flows and meetings is the core's.
@@ -12,8 +12,7 @@
 //! remote address, which many calls may share.
 
 use std::collections::VecDeque;
-use std::io::ErrorKind;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -21,15 +20,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use pinbridge_bridge::{
     Bridge, CallId, CallKey, Channel, Command, ControlRequest, Event, Input, Output, PinCheck,
 };
-use pinbridge_udp::{self as udp, Readiness, RecvBatch};
 use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 
+use crate::media_io::{CallSockets, Reader};
 use crate::metrics::{self, METRICS};
 use crate::ports::PortAllocator;
-
-/// The most batched reads of one socket in one tick (a flood cannot starve the rest).
-const MAX_READS_PER_TICK: usize = 4;
 
 /// Commands (new calls, look-up answers, hang-ups) handled after every tick, whether
 /// or not the engine is ahead of its schedule: a media path that is busy for a while
@@ -78,26 +74,12 @@ pub struct EngineLinks {
     pub ports: Arc<Mutex<PortAllocator>>,
 }
 
-/// A call's sockets.
-struct Sockets {
-    key: CallKey,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    port: u16,
-    /// The RTP socket may hold datagrams not read yet.
-    rtp_readable: bool,
-    /// The RTCP socket may hold datagrams not read yet.
-    rtcp_readable: bool,
-}
-
 /// The engine; see the module documentation.
 pub struct Engine {
     bridge: Bridge,
     links: EngineLinks,
-    readiness: Readiness,
-    datagrams: RecvBatch,
     /// By [`CallKey::index`].
-    sockets: Vec<Option<Sockets>>,
+    sockets: CallSockets<CallKey>,
     deadline: Instant,
     /// SIP commands the SIP task's full queue refused, sent first next time.
     sip_backlog: VecDeque<SipCommand>,
@@ -116,9 +98,7 @@ impl Engine {
         Ok(Self {
             bridge,
             links,
-            readiness: Readiness::new()?,
-            datagrams: RecvBatch::default(),
-            sockets: Vec::new(),
+            sockets: CallSockets::new()?,
             deadline: Instant::now(),
             sip_backlog: VecDeque::new(),
         })
@@ -176,25 +156,8 @@ impl Engine {
             EngineCommand::NewCall(new) => {
                 let NewCall { call, rtp, rtcp } = *new;
                 let handle = call.handle;
-                let port = call.port;
                 let key = self.bridge.add_call(now, call);
-                let index = key.index();
-                if self.sockets.len() <= index {
-                    self.sockets.resize_with(index + 1, || None);
-                }
-                let registered = self
-                    .readiness
-                    .register(&rtp, rtp_token(index))
-                    .and_then(|()| self.readiness.register(&rtcp, rtcp_token(index)));
-                self.sockets[index] = Some(Sockets {
-                    key,
-                    rtp,
-                    rtcp,
-                    port,
-                    rtp_readable: true,
-                    rtcp_readable: true,
-                });
-                if let Err(e) = registered {
+                if let Err(e) = self.sockets.insert(key.index(), key, rtp, rtcp) {
                     tracing::error!(error = %e, "cannot watch the call's RTP sockets; refusing it");
                     self.bridge
                         .handle_input(now, Input::Command(Command::Ended(handle)));
@@ -209,49 +172,12 @@ impl Engine {
 
     /// Reads what arrived on the sockets the coming tick uses and feeds it to the core.
     fn receive(&mut self, now: Instant) {
-        let sockets = &mut self.sockets;
-        let watched = 2 * sockets.len();
-        let drained = self.readiness.drain(watched, |token| {
-            if let Some(call) = sockets.get_mut(token / 2).and_then(Option::as_mut) {
-                if token % 2 == 0 {
-                    call.rtp_readable = true;
-                } else {
-                    call.rtcp_readable = true;
-                }
-            }
+        let report = self.sockets.read(&mut CoreReader {
+            bridge: &mut self.bridge,
+            now,
         });
-        if let Err(e) = drained {
-            // Read every socket this tick rather than miss what arrived.
-            tracing::warn!(error = %e, "socket readiness unavailable; reading every call");
-            for call in self.sockets.iter_mut().flatten() {
-                call.rtp_readable = true;
-                call.rtcp_readable = true;
-            }
-        }
-        for entry in &mut self.sockets {
-            let Some(call) = entry.as_mut() else { continue };
-            if !self.bridge.reads_due(call.key) {
-                continue;
-            }
-            for (socket, readable, channel) in [
-                (&call.rtp, &mut call.rtp_readable, Channel::Rtp),
-                (&call.rtcp, &mut call.rtcp_readable, Channel::Rtcp),
-            ] {
-                for _ in 0..MAX_READS_PER_TICK {
-                    if !*readable || !read_batch(socket, &mut self.datagrams, readable) {
-                        break;
-                    }
-                    for (bytes, source) in self.datagrams.iter() {
-                        let input = Input::Datagram {
-                            call: call.key,
-                            channel,
-                            source,
-                            bytes,
-                        };
-                        self.bridge.handle_input(now, input);
-                    }
-                }
-            }
+        if report.readiness_failed {
+            tracing::warn!("socket readiness unavailable; reading every call");
         }
     }
 
@@ -269,15 +195,9 @@ impl Engine {
         loop {
             match self.bridge.poll_output() {
                 Output::Transmit(t) => {
-                    let Some(call) = self.sockets.get(t.call.index()).and_then(Option::as_ref)
-                    else {
-                        continue;
-                    };
-                    let socket = match t.channel {
-                        Channel::Rtp => &call.rtp,
-                        Channel::Rtcp => &call.rtcp,
-                    };
-                    let sent = socket.send_to(t.payload, t.destination);
+                    let sent =
+                        self.sockets
+                            .send(t.call.index(), t.channel, t.payload, t.destination);
                     if t.channel == Channel::Rtp {
                         match sent {
                             Ok(_) => metrics::add(&METRICS.rtp_packets_sent, 1),
@@ -299,12 +219,8 @@ impl Engine {
                     }
                 }
                 Output::Event(Event::Released { call, port }) => {
-                    if let Some(sockets) = self.sockets.get_mut(call.index()).and_then(Option::take)
-                    {
-                        let _ = self.readiness.deregister(&sockets.rtp);
-                        let _ = self.readiness.deregister(&sockets.rtcp);
-                        debug_assert_eq!(sockets.port, port);
-                    }
+                    // Dropped: the sockets close.
+                    let _ = self.sockets.remove(call.index());
                     if let Ok(mut ports) = self.links.ports.lock() {
                         ports.release(port);
                     }
@@ -361,32 +277,26 @@ impl Engine {
     }
 }
 
-/// One batched read of `socket`; false when nothing was taken. `readable` stays set
-/// while the socket may hold more (a full batch).
-fn read_batch(socket: &UdpSocket, datagrams: &mut RecvBatch, readable: &mut bool) -> bool {
-    match datagrams.receive(socket) {
-        Ok(taken) => {
-            *readable = taken == udp::BATCH;
-            taken > 0
-        }
-        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-            *readable = false;
-            false
-        }
-        // ICMP errors surface here on some systems; they concern earlier sends, and
-        // the datagrams behind them are read on the next tick.
-        Err(_) => false,
+/// Reading into the core: it says which calls' sockets the coming tick uses.
+struct CoreReader<'a> {
+    bridge: &'a mut Bridge,
+    now: Instant,
+}
+
+impl Reader<CallKey> for CoreReader<'_> {
+    fn due(&self, call: CallKey) -> bool {
+        self.bridge.reads_due(call)
     }
-}
 
-/// The readiness token of a call's RTP socket.
-fn rtp_token(index: usize) -> usize {
-    2 * index
-}
-
-/// The readiness token of a call's RTCP socket.
-fn rtcp_token(index: usize) -> usize {
-    2 * index + 1
+    fn datagram(&mut self, call: CallKey, channel: Channel, source: SocketAddr, bytes: &[u8]) {
+        let input = Input::Datagram {
+            call,
+            channel,
+            source,
+            bytes,
+        };
+        self.bridge.handle_input(self.now, input);
+    }
 }
 
 /// Runs the engine on its own thread.

@@ -19,6 +19,7 @@
 
 pub mod control;
 pub mod engine;
+pub mod media_io;
 pub mod metrics;
 pub mod ports;
 pub mod sip;
