@@ -1,6 +1,6 @@
 //! The caller flow of the dial-in bridge as a Sans-IO state machine.
 //!
-//! One [`Call`] per phone call. The call driver feeds it [`Input`]s (the call was answered,
+//! One [`Call`] per phone call. The bridge core (`pinbridge-bridge`) feeds it [`Input`]s (the call was answered,
 //! a key was pressed, a prompt ended, a timer ran out, the answer to a look-up it asked
 //! for), drains [`Action`]s (play a prompt, look up a conference, verify a PIN, join,
 //! hang up) with [`Call::poll_action`], and delivers [`Input::Timeout`] when the instant
@@ -8,7 +8,8 @@
 //! spawns a task or touches the database: `now` is an argument, so tests run the whole
 //! flow in virtual time.
 //!
-//! The flow is PRODUCT.md's "The phone experience" with settled rule 1:
+//! The flow is the phone experience of the organiser-PIN model; only an organiser who
+//! presses star is asked for a PIN:
 //!
 //! 1. Greeting, then "enter the conference ID followed by pound" (a limited number of
 //!    tries, then goodbye and hang-up).
@@ -40,11 +41,12 @@
 //!         // Play / StopPrompt / music: the media side of this call.
 //!         // LookupConference: read the store, answer with Input::ConferenceLookup, taking
 //!         //   caller_placement from Meeting::placement_for(Joiner::Caller).
-//!         // VerifyPin: Argon2 off the call's thread, answer with Input::PinChecked.
-//!         // Join / AdmitAll / MuteAll / Toggle*: ask the conference task, which calls
-//!         //   Meeting::join, admit_all, ... and answers with Input::Joined or a
-//!         //   MeetingNotice; its MeetingEvents become Input::Admitted / LobbyTimedOut.
-//!         // Hangup: send BYE, tell the conference task the caller left (Meeting::leave).
+//!         // VerifyPin: Argon2 away from the media, answer with Input::PinChecked (or
+//!         //   Input::ServiceBusy when too many checks wait).
+//!         // Join / AdmitAll / MuteAll / Toggle*: the meeting's rules (Meeting::join,
+//!         //   admit_all, ...) answer with Input::Joined or a MeetingNotice; their
+//!         //   MeetingEvents become Input::Admitted / LobbyTimedOut.
+//!         // Hangup: send BYE, and the caller leaves the meeting (Meeting::leave).
 //!     }
 //!     sleep_until(call.poll_timeout()) then input = Input::Timeout;
 //! }
