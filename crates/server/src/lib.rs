@@ -34,7 +34,7 @@ use rand_core::RngCore;
 use thiserror::Error;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-pub use pinbridge_sip::{Cidr, CidrError};
+use pinbridge_domain::Cidr;
 pub use ports::{PortAllocator, PortRange, PortRangeError};
 
 /// How the bridge is set up (the `serve` flags).

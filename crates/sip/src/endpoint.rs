@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::cidr::Cidr;
+use pinbridge_domain::Cidr;
 use crate::error::{CallError, ParseError};
 use crate::header::{BRANCH_MAGIC_COOKIE, NameAddr, Refresher, SessionExpires, Via};
 use crate::message::{Headers, Message, Method, Request, Response};

@@ -89,7 +89,6 @@
 //! assert_eq!(endpoint.poll_timeout(), Some(now + Duration::from_millis(500)));
 //! ```
 
-pub mod cidr;
 pub mod endpoint;
 pub mod error;
 pub mod framer;
@@ -100,12 +99,11 @@ pub mod sdp;
 pub mod transaction;
 pub mod uri;
 
-pub use cidr::Cidr;
 pub use endpoint::{
     CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, Input, InputError,
     Output, RequestRouting, SessionTimerConfig, Transmit, Transport,
 };
-pub use error::{CallError, CidrError, FrameError, NegotiationError, ParseError, SdpError};
+pub use error::{CallError, FrameError, NegotiationError, ParseError, SdpError};
 pub use framer::{Frame, StreamFramer};
 pub use header::{CSeq, NameAddr, Refresher, SessionExpires, Via};
 pub use message::{Headers, Message, Method, Request, Response};
