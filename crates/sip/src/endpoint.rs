@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use pinbridge_domain::Cidr;
 use crate::error::{CallError, ParseError};
 use crate::header::{BRANCH_MAGIC_COOKIE, NameAddr, Refresher, SessionExpires, Via};
 use crate::message::{Headers, Message, Method, Request, Response};
@@ -16,6 +15,7 @@ use crate::transaction::{
     ServerTransaction, TimerConfig, TimerKey, TimerTable, TxKey,
 };
 use crate::uri::{Scheme, Uri, ip_host};
+use pinbridge_domain::Cidr;
 
 /// The methods we implement, as advertised in Allow.
 pub const ALLOWED_METHODS: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
