@@ -130,6 +130,7 @@ fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_server::BridgeC
         trunk_allow,
         public_address: g.sources.get("public_address", args.public_address)?,
         rtp_timeout,
+        tcp: defaults.tcp,
     };
     Ok(config)
 }

@@ -36,6 +36,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use pinbridge_domain::Cidr;
 pub use ports::{PortAllocator, PortRange, PortRangeError};
+pub use sip::TcpLimits;
 
 /// How the bridge is set up (the `serve` flags).
 #[derive(Debug, Clone)]
@@ -52,6 +53,8 @@ pub struct BridgeConfig {
     pub public_address: Option<IpAddr>,
     /// A call with no RTP for this long is hung up.
     pub rtp_timeout: Duration,
+    /// The bounds on SIP over TCP.
+    pub tcp: TcpLimits,
 }
 
 impl Default for BridgeConfig {
@@ -64,6 +67,7 @@ impl Default for BridgeConfig {
             trunk_allow: Cidr::loopback(),
             public_address: None,
             rtp_timeout: Duration::from_secs(60),
+            tcp: TcpLimits::default(),
         }
     }
 }
@@ -190,6 +194,8 @@ impl Bridge {
             sdp_address,
             assets,
             directory,
+            trunk_allow: config.trunk_allow.clone(),
+            tcp_limits: config.tcp,
         };
         let sip_task = tokio::spawn(sip::run(context, sip_tx.clone(), sip_rx));
         tracing::info!(
