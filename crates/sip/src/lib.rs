@@ -20,6 +20,14 @@
 //! After any call into the endpoint, the driver drains `poll_output` and re-reads
 //! `poll_timeout`.
 //!
+//! # Layers
+//!
+//! The endpoint follows RFC 3261's layers: [`message`] and [`framer`] (syntax and
+//! transport framing), [`transaction`] (the server and client transaction state
+//! machines and their timers, one timer table), the dialog layer (route set, CSeq,
+//! remote target, in-dialog requests), and the [`endpoint`] on top: the call API and the
+//! UAS core deciding what each request means for a call.
+//!
 //! # Access control
 //!
 //! Requests from addresses outside [`EndpointConfig::trunk_allow`] get a stateless
@@ -89,9 +97,11 @@
 //! assert_eq!(endpoint.poll_timeout(), Some(now + Duration::from_millis(500)));
 //! ```
 
+mod dialog;
 pub mod endpoint;
 pub mod error;
 pub mod framer;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod header;
 pub mod message;
