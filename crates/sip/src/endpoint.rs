@@ -13,9 +13,11 @@ use thiserror::Error;
 use pinbridge_domain::Cidr;
 
 use crate::dialog::{Dialog, DialogKey};
+use crate::dtmf::{parse_dtmf, parse_dtmf_relay};
 use crate::error::{CallError, ParseError};
 use crate::header::{NameAddr, Refresher, SessionExpires, Via};
 use crate::message::{Headers, Message, Method, Request, Response};
+use crate::response::{Reply, build_response, options_reply, response_destination};
 use crate::sdp::SessionDescription;
 use crate::transaction::{
     CallTimer, ClientState, ClientTimeout, ClientTimer, ClientTransaction, ServerState,
@@ -344,14 +346,6 @@ struct Call {
     /// Whether the application has been told the call ended.
     ended: bool,
     bye_tx: Option<u64>,
-}
-
-/// Extra parts of a response.
-#[derive(Debug, Default)]
-struct Reply {
-    to_tag: Option<String>,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
 }
 
 /// The SIP user-agent server. See the crate documentation for how a driver uses it.
@@ -1623,201 +1617,4 @@ fn is_scanner(headers: &Headers) -> bool {
         let ua = ua.to_ascii_lowercase();
         SCANNER_USER_AGENTS.iter().any(|s| ua.contains(s))
     })
-}
-
-/// Where responses go (§18.2.2 with RFC 3581): the connection for streams; the source
-/// address when rport was asked for; otherwise the source IP and the sent-by port.
-fn response_destination(via: &Via, source: SocketAddr, transport: Transport) -> SocketAddr {
-    if transport.is_reliable() || via.rport().is_some() {
-        source
-    } else {
-        SocketAddr::new(source.ip(), via.port.unwrap_or(5060))
-    }
-}
-
-fn options_reply() -> Reply {
-    Reply {
-        headers: vec![
-            ("Allow", ALLOWED_METHODS.to_owned()),
-            ("Accept", "application/sdp".to_owned()),
-            ("Supported", SUPPORTED_OPTIONS.to_owned()),
-        ],
-        ..Reply::default()
-    }
-}
-
-/// Builds a response to a request (§8.2.6.2): Vias (the top one stamped with received
-/// and rport), From, To with our tag, Call-ID, CSeq, Record-Route for dialog-creating
-/// responses, then our headers and the body.
-#[allow(clippy::too_many_arguments)]
-fn build_response(
-    request: &Request,
-    source: SocketAddr,
-    status: u16,
-    reason: &str,
-    to_tag: Option<&str>,
-    server: &str,
-    extra: &[(&'static str, String)],
-    body: Vec<u8>,
-) -> Response {
-    let mut headers = Headers::new();
-    for (index, value) in request.headers.all("Via").enumerate() {
-        if index == 0 {
-            headers.push("Via", stamp_top_via(value, source));
-        } else {
-            headers.push("Via", value);
-        }
-    }
-    for value in request.headers.all("From") {
-        headers.push("From", value);
-    }
-    if let Some(to) = request.headers.first("To") {
-        let has_tag = NameAddr::parse(to).is_ok_and(|t| t.tag().is_some());
-        match to_tag {
-            Some(tag) if status > 100 && !has_tag => headers.push("To", format!("{to};tag={tag}")),
-            _ => headers.push("To", to),
-        }
-    }
-    for name in ["Call-ID", "CSeq"] {
-        for value in request.headers.all(name) {
-            headers.push(name, value);
-        }
-    }
-    if let (100, Some(ts)) = (status, request.headers.first("Timestamp")) {
-        headers.push("Timestamp", ts);
-    }
-    if (101..300).contains(&status) && request.method == Method::Invite {
-        for value in request.headers.all("Record-Route") {
-            headers.push("Record-Route", value);
-        }
-    }
-    headers.push("Server", server);
-    for (name, value) in extra {
-        headers.push(name, value.clone());
-    }
-    Response {
-        status,
-        reason: reason.to_owned(),
-        headers,
-        body,
-    }
-}
-
-/// Adds `received` (and fills `rport`) in the first Via of a Via header line (§18.2.1).
-fn stamp_top_via(value: &str, source: SocketAddr) -> String {
-    let mut entries = crate::uri::split_outside_quotes(value, b',');
-    let Some(first) = entries.first_mut() else {
-        return value.to_owned();
-    };
-    let Ok(mut via) = Via::parse(first) else {
-        return value.to_owned();
-    };
-    if via.rport().is_some() {
-        via.params.set("rport", Some(source.port().to_string()));
-        via.params.set("received", Some(source.ip().to_string()));
-    } else if via.host.parse::<IpAddr>().ok() != Some(source.ip())
-        && crate::uri::host_ip(&via.host) != Some(source.ip())
-    {
-        via.params.set("received", Some(source.ip().to_string()));
-    }
-    let stamped = via.to_string();
-    let rest: Vec<&str> = entries.iter().skip(1).map(|e| e.trim()).collect();
-    if rest.is_empty() {
-        stamped
-    } else {
-        format!("{stamped}, {}", rest.join(", "))
-    }
-}
-
-/// Parses an `application/dtmf-relay` body (`Signal=5`, `Duration=160`).
-fn parse_dtmf_relay(body: &[u8]) -> Option<(char, Option<u32>)> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut digit = None;
-    let mut duration = None;
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = key.trim();
-        if key.eq_ignore_ascii_case("signal") {
-            digit = dtmf_digit(value.trim());
-        } else if key.eq_ignore_ascii_case("duration") {
-            duration = value.trim().parse().ok();
-        }
-    }
-    digit.map(|d| (d, duration))
-}
-
-/// Parses an `application/dtmf` body (the digit alone).
-fn parse_dtmf(body: &[u8]) -> Option<char> {
-    dtmf_digit(std::str::from_utf8(body).ok()?.trim())
-}
-
-/// A DTMF key from its character or its RFC 4733 event number.
-fn dtmf_digit(text: &str) -> Option<char> {
-    let mut chars = text.chars();
-    let first = chars.next()?;
-    if chars.next().is_none() {
-        let upper = first.to_ascii_uppercase();
-        return matches!(upper, '0'..='9' | '*' | '#' | 'A'..='D').then_some(upper);
-    }
-    match text.parse::<u8>().ok()? {
-        10 => Some('*'),
-        11 => Some('#'),
-        12 => Some('A'),
-        13 => Some('B'),
-        14 => Some('C'),
-        15 => Some('D'),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_dtmf_bodies() {
-        assert_eq!(
-            parse_dtmf_relay(b"Signal=5\r\nDuration=160\r\n"),
-            Some(('5', Some(160)))
-        );
-        assert_eq!(
-            parse_dtmf_relay(b"signal= *\nduration=100"),
-            Some(('*', Some(100)))
-        );
-        assert_eq!(parse_dtmf_relay(b"Signal=11\r\n"), Some(('#', None)));
-        assert_eq!(parse_dtmf_relay(b"Signal=X\r\n"), None);
-        assert_eq!(parse_dtmf(b"5"), Some('5'));
-        assert_eq!(parse_dtmf(b"10\r\n"), Some('*'));
-        assert_eq!(parse_dtmf(b"55"), None);
-    }
-
-    #[test]
-    fn stamps_received_and_rport() {
-        let source: SocketAddr = "10.0.0.5:40000".parse().unwrap();
-        let stamped = stamp_top_via(
-            "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport, SIP/2.0/UDP p;branch=z9hG4bKb",
-            source,
-        );
-        assert_eq!(
-            stamped,
-            "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport=40000;received=10.0.0.5, SIP/2.0/UDP p;branch=z9hG4bKb"
-        );
-        let same = stamp_top_via("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKa", source);
-        assert_eq!(same, "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKa");
-    }
-
-    #[test]
-    fn response_destination_follows_rfc3581() {
-        let source: SocketAddr = "10.0.0.5:40000".parse().unwrap();
-        let plain = Via::parse("SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKa").unwrap();
-        assert_eq!(
-            response_destination(&plain, source, Transport::Udp),
-            "10.0.0.5:5062".parse().unwrap()
-        );
-        let rport = Via::parse("SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKa;rport").unwrap();
-        assert_eq!(response_destination(&rport, source, Transport::Udp), source);
-        assert_eq!(response_destination(&plain, source, Transport::Tcp), source);
-    }
 }

@@ -26,7 +26,8 @@
 //! transport framing), [`transaction`] (the server and client transaction state
 //! machines and their timers, one timer table), the dialog layer (route set, CSeq,
 //! remote target, in-dialog requests), and the [`endpoint`] on top: the call API and the
-//! UAS core deciding what each request means for a call.
+//! UAS core deciding what each request means for a call, with the response building
+//! (§8.2.6, §18.2) and the INFO DTMF bodies in modules of their own.
 //!
 //! # Access control
 //!
@@ -98,6 +99,7 @@
 //! ```
 
 mod dialog;
+mod dtmf;
 pub mod endpoint;
 pub mod error;
 pub mod framer;
@@ -105,6 +107,7 @@ pub mod framer;
 pub mod fuzz;
 pub mod header;
 pub mod message;
+mod response;
 pub mod sdp;
 pub mod transaction;
 pub mod uri;
