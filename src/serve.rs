@@ -40,7 +40,7 @@ pub struct WebArgs {
     /// A reverse proxy (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are
     /// believed; repeat for more [default: none].
     #[arg(long, value_name = "CIDR")]
-    trusted_proxy: Vec<pinbridge_server::Cidr>,
+    trusted_proxy: Vec<pinbridge_domain::Cidr>,
 }
 
 /// The dial-in bridge's settings.
@@ -57,7 +57,7 @@ pub struct SipArgs {
     rtp_ports: Option<pinbridge_server::PortRange>,
     /// A trunk peer (CIDR) whose calls are accepted; repeat for more [default: loopback].
     #[arg(long, value_name = "CIDR")]
-    trunk_allow: Vec<pinbridge_server::Cidr>,
+    trunk_allow: Vec<pinbridge_domain::Cidr>,
     /// IP address put in SDP, Contact and Via instead of the bound one.
     #[arg(long, value_name = "IP")]
     public_address: Option<std::net::IpAddr>,
@@ -67,10 +67,10 @@ pub struct SipArgs {
 }
 
 /// A comma-separated list of CIDRs, as the config file and environment give it.
-struct CidrList(Vec<pinbridge_server::Cidr>);
+struct CidrList(Vec<pinbridge_domain::Cidr>);
 
 impl std::str::FromStr for CidrList {
-    type Err = pinbridge_server::CidrError;
+    type Err = pinbridge_domain::CidrError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         text.split(',')
@@ -130,6 +130,7 @@ fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_server::BridgeC
         trunk_allow,
         public_address: g.sources.get("public_address", args.public_address)?,
         rtp_timeout,
+        tcp: defaults.tcp,
     };
     Ok(config)
 }

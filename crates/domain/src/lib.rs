@@ -7,6 +7,7 @@
 //! callers pass the OS generator in production and a seeded one in tests.
 
 pub mod audit;
+pub mod cidr;
 pub mod email;
 pub mod keys;
 pub mod meeting;
@@ -19,6 +20,7 @@ pub mod time;
 pub mod user;
 
 pub use audit::{Actor, AuditAction, AuditEntry};
+pub use cidr::{Cidr, CidrError};
 pub use keys::{KeyError, ServerKey};
 pub use number::{NumberKind, ServiceNumber};
 pub use pin::{PIN_MASK, Pin, PinHash, PinLength, SecretHasher, VerifyMemory};

@@ -34,8 +34,9 @@ use rand_core::RngCore;
 use thiserror::Error;
 use tokio::sync::mpsc::{UnboundedSender, channel, unbounded_channel};
 
-pub use pinbridge_sip::{Cidr, CidrError};
+use pinbridge_domain::Cidr;
 pub use ports::{PortAllocator, PortRange, PortRangeError};
+pub use sip::TcpLimits;
 
 /// How many hang-ups and answers may wait for the SIP task.
 pub const SIP_QUEUE: usize = 4096;
@@ -55,6 +56,8 @@ pub struct BridgeConfig {
     pub public_address: Option<IpAddr>,
     /// A call with no RTP for this long is hung up.
     pub rtp_timeout: Duration,
+    /// The bounds on SIP over TCP.
+    pub tcp: TcpLimits,
 }
 
 impl Default for BridgeConfig {
@@ -67,6 +70,7 @@ impl Default for BridgeConfig {
             trunk_allow: Cidr::loopback(),
             public_address: None,
             rtp_timeout: Duration::from_secs(60),
+            tcp: TcpLimits::default(),
         }
     }
 }
@@ -192,6 +196,8 @@ impl Bridge {
             ports,
             rtp_bind,
             sdp_address,
+            trunk_allow: config.trunk_allow.clone(),
+            tcp_limits: config.tcp,
         };
         let sip_task = tokio::spawn(sip::run(context, sip_tx.clone(), sip_rx));
         tracing::info!(

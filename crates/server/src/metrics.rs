@@ -17,6 +17,19 @@ pub struct Metrics {
     pub calls_answered: AtomicU64,
     /// Calls refused because no RTP port was free.
     pub calls_refused_no_port: AtomicU64,
+    /// SIP TCP connections open (accepted and opened by the bridge).
+    pub sip_tcp_connections: AtomicI64,
+    /// SIP TCP connections closed at accept: the peer is outside the trunk allow-list.
+    pub sip_tcp_refused_not_allowed: AtomicU64,
+    /// SIP TCP connections closed at accept: the peer already has its cap of connections.
+    pub sip_tcp_refused_peer_limit: AtomicU64,
+    /// SIP TCP connections refused (at accept, or not opened) because the total cap is
+    /// reached.
+    pub sip_tcp_refused_total_limit: AtomicU64,
+    /// SIP TCP connections closed after the idle timeout.
+    pub sip_tcp_closed_idle: AtomicU64,
+    /// SIP TCP connections closed because the peer let their write queue fill.
+    pub sip_tcp_closed_write_queue_full: AtomicU64,
     /// Wrong organiser PINs entered.
     pub pin_failures: AtomicU64,
     /// RTP packets received.
@@ -58,6 +71,12 @@ pub static METRICS: Metrics = Metrics {
     active_meetings: AtomicI64::new(0),
     calls_answered: AtomicU64::new(0),
     calls_refused_no_port: AtomicU64::new(0),
+    sip_tcp_connections: AtomicI64::new(0),
+    sip_tcp_refused_not_allowed: AtomicU64::new(0),
+    sip_tcp_refused_peer_limit: AtomicU64::new(0),
+    sip_tcp_refused_total_limit: AtomicU64::new(0),
+    sip_tcp_closed_idle: AtomicU64::new(0),
+    sip_tcp_closed_write_queue_full: AtomicU64::new(0),
     pin_failures: AtomicU64::new(0),
     rtp_packets_received: AtomicU64::new(0),
     rtp_packets_late: AtomicU64::new(0),
@@ -86,7 +105,7 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
 /// The metrics in the Prometheus text exposition format (version 0.0.4).
 pub fn render() -> String {
     let m = &METRICS;
-    let gauges: [(&str, &str, &AtomicI64); 3] = [
+    let gauges: [(&str, &str, &AtomicI64); 4] = [
         (
             "pinbridge_active_calls",
             "Calls the bridge holds.",
@@ -102,6 +121,11 @@ pub fn render() -> String {
             "Meetings that have started and not ended.",
             &m.active_meetings,
         ),
+        (
+            "pinbridge_sip_tcp_connections",
+            "SIP TCP connections open.",
+            &m.sip_tcp_connections,
+        ),
     ];
     let counters: &[(&str, &str, &AtomicU64)] = &[
         (
@@ -113,6 +137,31 @@ pub fn render() -> String {
             "pinbridge_calls_refused_no_port_total",
             "Calls refused with 503 because no RTP port was free.",
             &m.calls_refused_no_port,
+        ),
+        (
+            "pinbridge_sip_tcp_refused_not_allowed_total",
+            "SIP TCP connections closed at accept: peer outside the trunk allow-list.",
+            &m.sip_tcp_refused_not_allowed,
+        ),
+        (
+            "pinbridge_sip_tcp_refused_peer_limit_total",
+            "SIP TCP connections closed at accept: too many from the peer's address.",
+            &m.sip_tcp_refused_peer_limit,
+        ),
+        (
+            "pinbridge_sip_tcp_refused_total_limit_total",
+            "SIP TCP connections refused: too many open in total.",
+            &m.sip_tcp_refused_total_limit,
+        ),
+        (
+            "pinbridge_sip_tcp_closed_idle_total",
+            "SIP TCP connections closed after the idle timeout.",
+            &m.sip_tcp_closed_idle,
+        ),
+        (
+            "pinbridge_sip_tcp_closed_write_queue_full_total",
+            "SIP TCP connections closed because the peer did not read and the write queue filled.",
+            &m.sip_tcp_closed_write_queue_full,
         ),
         (
             "pinbridge_pin_failures_total",

@@ -6,13 +6,14 @@
 //! sockets to the media engine, whose core decides when it is answered and what
 //! happens to it; the SIP task sends the 200 OK when the engine says so.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pinbridge_bridge::{CallId, Command, RemoteMedia};
+use pinbridge_domain::Cidr;
 use pinbridge_media::Codec;
 use pinbridge_sip::sdp::{self, MediaConfig, Negotiated};
 use pinbridge_sip::{
@@ -20,8 +21,10 @@ use pinbridge_sip::{
 };
 use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::engine::{EngineCommand, NewCall, SipCommand};
@@ -34,6 +37,48 @@ const MAX_DATAGRAM: usize = 65_535;
 /// How long shutdown waits for the BYEs of active calls to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// How long opening a TCP connection to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The bounds on SIP over TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections accepted from one peer address at once.
+    pub per_peer: usize,
+    /// Connections open at once, accepted and opened by the bridge.
+    pub total: usize,
+    /// A connection that delivers no complete message (or keep-alive) for this long is
+    /// closed; bytes of an unfinished message do not keep it open.
+    pub idle_timeout: Duration,
+    /// Messages waiting to be written to one connection; a peer that lets the queue fill
+    /// is disconnected.
+    pub write_queue: usize,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        Self {
+            per_peer: 32,
+            total: 1024,
+            idle_timeout: Duration::from_secs(120),
+            write_queue: 256,
+        }
+    }
+}
+
+/// Why the bridge closed a TCP connection, or ended its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpClosed {
+    /// The peer closed it, or reading or writing failed.
+    Peer,
+    /// The peer sent bytes that are not SIP framing.
+    Malformed,
+    /// Nothing complete arrived for the idle timeout.
+    Idle,
+    /// A connection the bridge opened could not be set up.
+    ConnectFailed,
+}
+
 /// What the SIP task is told by the connections and the bridge.
 #[derive(Debug)]
 pub enum SipInput {
@@ -45,12 +90,11 @@ pub enum SipInput {
         local: SocketAddr,
         message: Vec<u8>,
     },
-    /// A TCP connection closed.
-    Closed(SocketAddr),
-    /// A TCP connection was opened by us (to send to a peer that had none).
-    Connected {
+    /// A TCP connection ended; `id` tells it from a later connection with the same peer.
+    Closed {
         peer: SocketAddr,
-        writer: UnboundedSender<Vec<u8>>,
+        id: u64,
+        reason: TcpClosed,
     },
     /// Hang up every call and stop.
     Shutdown,
@@ -67,6 +111,9 @@ pub struct SipContext {
     pub rtp_bind: IpAddr,
     /// The address put in SDP, if fixed (public address, or a specific bound address).
     pub sdp_address: Option<IpAddr>,
+    /// The trunk peers allowed to connect over TCP (the endpoint's allow-list).
+    pub trunk_allow: Vec<Cidr>,
+    pub tcp_limits: TcpLimits,
 }
 
 /// A call the SIP side knows, by handle.
@@ -81,13 +128,96 @@ struct PendingAnswer {
     called: String,
 }
 
+/// An open (or opening) TCP connection: the queue its task writes from. Dropping it
+/// ends the task, which closes the socket.
+struct Connection {
+    id: u64,
+    queue: mpsc::Sender<Vec<u8>>,
+    /// Whether the peer opened it (those count against the per-peer cap).
+    inbound: bool,
+    task: AbortHandle,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Every TCP connection, one per peer address, and their counts.
+#[derive(Default)]
+struct Connections {
+    by_peer: HashMap<SocketAddr, Connection>,
+    inbound_per_ip: HashMap<IpAddr, usize>,
+    /// Peers disconnected for not reading: what is still due to them is dropped rather
+    /// than sent over a new connection. Forgotten when they connect again, and all at
+    /// once when there are as many as the total cap.
+    deaf: HashSet<SocketAddr>,
+    next_id: u64,
+}
+
+impl Connections {
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn inbound_from(&self, ip: IpAddr) -> usize {
+        self.inbound_per_ip.get(&ip).copied().unwrap_or(0)
+    }
+
+    fn insert(&mut self, peer: SocketAddr, connection: Connection) {
+        if connection.inbound {
+            *self.inbound_per_ip.entry(peer.ip()).or_default() += 1;
+            self.deaf.remove(&peer);
+        }
+        if let Some(old) = self.by_peer.insert(peer, connection) {
+            self.forget(peer, &old);
+        }
+        METRICS.sip_tcp_connections.store(
+            self.by_peer.len() as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Removes the connection to `peer`, if it is the one numbered `id` (any when `None`).
+    fn remove(&mut self, peer: SocketAddr, id: Option<u64>) -> bool {
+        let matches = self
+            .by_peer
+            .get(&peer)
+            .is_some_and(|c| id.is_none_or(|id| c.id == id));
+        if !matches {
+            return false;
+        }
+        if let Some(old) = self.by_peer.remove(&peer) {
+            self.forget(peer, &old);
+        }
+        METRICS.sip_tcp_connections.store(
+            self.by_peer.len() as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        true
+    }
+
+    fn forget(&mut self, peer: SocketAddr, connection: &Connection) {
+        if connection.inbound
+            && let Some(n) = self.inbound_per_ip.get_mut(&peer.ip())
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.inbound_per_ip.remove(&peer.ip());
+            }
+        }
+    }
+}
+
 struct Driver {
     ctx: SipContext,
     pending: HashMap<CallHandle, PendingAnswer>,
     /// The engine's names of the calls it holds.
     handles: HashMap<CallId, CallHandle>,
     udp_local: SocketAddr,
-    connections: HashMap<SocketAddr, UnboundedSender<Vec<u8>>>,
+    connections: Connections,
     inputs: UnboundedSender<SipInput>,
     calls: HashMap<CallHandle, CallInfo>,
 }
@@ -108,7 +238,7 @@ pub async fn run(
     let mut driver = Driver {
         ctx,
         udp_local,
-        connections: HashMap::new(),
+        connections: Connections::default(),
         pending: HashMap::new(),
         handles: HashMap::new(),
         inputs,
@@ -169,11 +299,10 @@ pub async fn run(
                             tracing::debug!(%peer, error = %e, "SIP message dropped");
                         }
                     }
-                    SipInput::Closed(peer) => {
-                        driver.connections.remove(&peer);
-                    }
-                    SipInput::Connected { peer, writer } => {
-                        driver.connections.insert(peer, writer);
+                    SipInput::Closed { peer, id, reason } => {
+                        if driver.connections.remove(peer, Some(id)) && reason == TcpClosed::Idle {
+                            metrics::add(&METRICS.sip_tcp_closed_idle, 1);
+                        }
                     }
                     SipInput::Shutdown => {
                         if stopping.is_none() {
@@ -202,6 +331,117 @@ pub async fn run(
     let _ = driver.ctx.engine.send(EngineCommand::Shutdown);
 }
 
+/// What a connection task needs: who it talks to and where its messages go.
+struct Link {
+    peer: SocketAddr,
+    id: u64,
+    /// The local address reported when the socket cannot tell its own.
+    fallback_local: SocketAddr,
+    inputs: UnboundedSender<SipInput>,
+    /// The connection's own queue, for keep-alive answers.
+    queue: mpsc::Sender<Vec<u8>>,
+    idle_timeout: Duration,
+}
+
+impl Link {
+    /// Runs one connection: opens it when `stream` is `None`, then reads messages into
+    /// the SIP task and writes its queue until either side ends, and reports why.
+    async fn run(self, stream: Option<TcpStream>, outgoing: mpsc::Receiver<Vec<u8>>) {
+        let stream = match stream {
+            Some(stream) => Some(stream),
+            None => {
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.peer)).await {
+                    Ok(Ok(stream)) => Some(stream),
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %self.peer, error = %e, "cannot open a SIP TCP connection");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %self.peer, "opening a SIP TCP connection timed out");
+                        None
+                    }
+                }
+            }
+        };
+        let reason = match stream {
+            None => TcpClosed::ConnectFailed,
+            Some(stream) => {
+                let local = stream.local_addr().unwrap_or(self.fallback_local);
+                let (reader, writer) = stream.into_split();
+                tokio::select! {
+                    reason = self.read(reader, local) => reason,
+                    reason = write(writer, outgoing) => reason,
+                }
+            }
+        };
+        let _ = self.inputs.send(SipInput::Closed {
+            peer: self.peer,
+            id: self.id,
+            reason,
+        });
+    }
+
+    /// Frames what the peer sends into messages for the SIP task, answering keep-alive
+    /// pings, until the peer closes, sends garbage or stays idle.
+    async fn read(&self, mut reader: OwnedReadHalf, local: SocketAddr) -> TcpClosed {
+        let peer = self.peer;
+        let mut framer = StreamFramer::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut idle_at = Instant::now() + self.idle_timeout;
+        loop {
+            let read = tokio::select! {
+                read = reader.read(&mut buf) => read,
+                () = tokio::time::sleep_until(idle_at) => {
+                    tracing::debug!(%peer, "closing an idle SIP TCP connection");
+                    return TcpClosed::Idle;
+                }
+            };
+            let n = match read {
+                Ok(0) | Err(_) => return TcpClosed::Peer,
+                Ok(n) => n,
+            };
+            framer.push(&buf[..n]);
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(frame)) => {
+                        idle_at = Instant::now() + self.idle_timeout;
+                        match frame {
+                            Frame::Message(message) => {
+                                let input = SipInput::Stream {
+                                    peer,
+                                    local,
+                                    message,
+                                };
+                                if self.inputs.send(input).is_err() {
+                                    return TcpClosed::Peer;
+                                }
+                            }
+                            Frame::KeepAlivePing => {
+                                let _ = self.queue.try_send(b"\r\n".to_vec());
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "closing a SIP TCP connection");
+                        return TcpClosed::Malformed;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes the connection's queue to the socket until the queue closes or writing fails.
+async fn write(mut writer: OwnedWriteHalf, mut outgoing: mpsc::Receiver<Vec<u8>>) -> TcpClosed {
+    while let Some(bytes) = outgoing.recv().await {
+        if writer.write_all(&bytes).await.is_err() {
+            break;
+        }
+    }
+    TcpClosed::Peer
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -210,55 +450,61 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 impl Driver {
-    /// Takes a new TCP connection: a reader task frames messages into the SIP task,
-    /// a writer task sends what the endpoint transmits to this peer.
+    /// Takes a new TCP connection from the listener. A peer outside the trunk allow-list,
+    /// or one over the per-peer or total cap, is closed at once, nothing read; the others
+    /// get a connection task.
     fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
-        let local = stream.local_addr().unwrap_or(self.udp_local);
-        let (mut reader, mut writer) = stream.into_split();
-        let (tx, mut rx) = unbounded_channel::<Vec<u8>>();
-        self.connections.insert(peer, tx.clone());
-        tokio::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let inputs = self.inputs.clone();
-        tokio::spawn(async move {
-            let mut framer = StreamFramer::new();
-            let mut buf = vec![0u8; 16 * 1024];
-            'read: loop {
-                let n = match reader.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                framer.push(&buf[..n]);
-                loop {
-                    match framer.next_frame() {
-                        Ok(Some(Frame::Message(message))) => {
-                            let input = SipInput::Stream {
-                                peer,
-                                local,
-                                message,
-                            };
-                            if inputs.send(input).is_err() {
-                                break 'read;
-                            }
-                        }
-                        Ok(Some(Frame::KeepAlivePing)) => {
-                            let _ = tx.send(b"\r\n".to_vec());
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::debug!(%peer, error = %e, "closing a SIP TCP connection");
-                            break 'read;
-                        }
-                    }
-                }
-            }
-            let _ = inputs.send(SipInput::Closed(peer));
-        });
+        let limits = self.ctx.tcp_limits;
+        let refused = if !self.ctx.trunk_allow.iter().any(|c| c.contains(peer.ip())) {
+            Some((
+                &METRICS.sip_tcp_refused_not_allowed,
+                "not in the trunk allow-list",
+            ))
+        } else if self.connections.by_peer.len() >= limits.total {
+            Some((&METRICS.sip_tcp_refused_total_limit, "too many connections"))
+        } else if self.connections.inbound_from(peer.ip()) >= limits.per_peer {
+            Some((
+                &METRICS.sip_tcp_refused_peer_limit,
+                "too many connections from this peer",
+            ))
+        } else {
+            None
+        };
+        if let Some((counter, why)) = refused {
+            metrics::add(counter, 1);
+            tracing::debug!(%peer, why, "SIP TCP connection refused");
+            drop(stream);
+            return;
+        }
+        self.open(peer, Some(stream));
+    }
+
+    /// Starts the task of a connection to `peer`: the accepted `stream`, or, without one,
+    /// a connection the task opens itself. Messages sent to the peer meanwhile wait in its
+    /// queue, so a destination never gets a second connection.
+    fn open(&mut self, peer: SocketAddr, stream: Option<TcpStream>) -> mpsc::Sender<Vec<u8>> {
+        let id = self.connections.next_id();
+        let (queue, outgoing) = mpsc::channel(self.ctx.tcp_limits.write_queue.max(1));
+        let inbound = stream.is_some();
+        let link = Link {
+            peer,
+            id,
+            fallback_local: self.udp_local,
+            inputs: self.inputs.clone(),
+            queue: queue.clone(),
+            idle_timeout: self.ctx.tcp_limits.idle_timeout,
+        };
+        let task = tokio::spawn(link.run(stream, outgoing)).abort_handle();
+        self.connections.insert(
+            peer,
+            Connection {
+                id,
+                queue: queue.clone(),
+                inbound,
+                task,
+            },
+        );
+        queue
     }
 
     /// Sends what the endpoint wants sent and handles its events.
@@ -278,33 +524,39 @@ impl Driver {
         }
     }
 
-    fn send_stream(&mut self, peer: SocketAddr, mut bytes: Vec<u8>) {
-        if let Some(writer) = self.connections.get(&peer) {
-            match writer.send(bytes) {
-                Ok(()) => return,
-                Err(unsent) => bytes = unsent.0,
-            }
-            self.connections.remove(&peer);
-        }
-        // No connection to this peer: open one and send once it is up.
-        let inputs = self.inputs.clone();
-        tokio::spawn(async move {
-            let Ok(Ok(stream)) =
-                tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(peer)).await
-            else {
-                tracing::debug!(%peer, "cannot open a SIP TCP connection");
+    /// Queues bytes for `peer`'s connection, opening one when there is none. A peer
+    /// whose queue is full is not reading: its connection is closed and the bytes dropped.
+    fn send_stream(&mut self, peer: SocketAddr, bytes: Vec<u8>) {
+        let queue = match self.connections.by_peer.get(&peer) {
+            Some(connection) => connection.queue.clone(),
+            None if self.connections.deaf.contains(&peer) => {
+                tracing::debug!(%peer, "dropping a SIP message for a peer that did not read");
                 return;
-            };
-            let (_reader, mut writer) = stream.into_split();
-            let (tx, mut rx) = unbounded_channel::<Vec<u8>>();
-            let _ = tx.send(bytes);
-            let _ = inputs.send(SipInput::Connected { peer, writer: tx });
-            while let Some(bytes) = rx.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
-                    break;
-                }
             }
-        });
+            None if self.connections.by_peer.len() >= self.ctx.tcp_limits.total => {
+                metrics::add(&METRICS.sip_tcp_refused_total_limit, 1);
+                tracing::debug!(%peer, "too many SIP TCP connections; not opening another");
+                return;
+            }
+            None => self.open(peer, None),
+        };
+        match queue.try_send(bytes) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::add(&METRICS.sip_tcp_closed_write_queue_full, 1);
+                tracing::debug!(%peer, "SIP TCP peer is not reading; closing the connection");
+                self.connections.remove(peer, None);
+                let limits = self.ctx.tcp_limits;
+                if self.connections.deaf.len() >= limits.total {
+                    self.connections.deaf.clear();
+                }
+                self.connections.deaf.insert(peer);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // The task has ended; its `Closed` input is on its way.
+                self.connections.remove(peer, None);
+            }
+        }
     }
 
     fn event(&mut self, event: Event) {

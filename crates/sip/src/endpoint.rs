@@ -1,4 +1,8 @@
-//! The user-agent server: transactions, dialogs and calls, driven by inputs and time.
+//! The call API of the user-agent server: the [`Endpoint`] a driver feeds with messages
+//! and time and drains of transmissions and events, on top of the transaction layer
+//! ([`crate::transaction`]) and the dialog layer ([`crate::dialog`]). It decides what
+//! each request means for a call (the UAS core of RFC 3261 §8.2 and §13.3, CANCEL,
+//! BYE, re-INVITE, INFO, OPTIONS, session timers) and builds the responses.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -6,16 +10,20 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::cidr::Cidr;
+use pinbridge_domain::Cidr;
+
+use crate::dialog::{Dialog, DialogKey};
+use crate::dtmf::{parse_dtmf, parse_dtmf_relay};
 use crate::error::{CallError, ParseError};
-use crate::header::{BRANCH_MAGIC_COOKIE, NameAddr, Refresher, SessionExpires, Via};
+use crate::header::{NameAddr, Refresher, SessionExpires, Via};
 use crate::message::{Headers, Message, Method, Request, Response};
+use crate::response::{Reply, build_response, options_reply, response_destination};
 use crate::sdp::SessionDescription;
 use crate::transaction::{
-    CallTimer, ClientState, ClientTimer, ClientTransaction, ServerState, ServerTimer,
-    ServerTransaction, TimerConfig, TimerKey, TimerTable, TxKey,
+    CallTimer, ClientState, ClientTimeout, ClientTimer, ClientTransaction, ServerState,
+    ServerTransaction, TimerConfig, TimerKey, TimerTable, Transactions, TxKey,
 };
-use crate::uri::{Scheme, Uri, ip_host};
+use crate::uri::Scheme;
 
 /// The methods we implement, as advertised in Allow.
 pub const ALLOWED_METHODS: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -323,21 +331,11 @@ struct SessionTimer {
     refresher: Refresher,
 }
 
+/// A call: its dialog and what the UAS core tracks on top of it.
 #[derive(Debug)]
 struct Call {
     state: CallState,
-    call_id: String,
-    local_tag: String,
-    remote_tag: String,
-    local_party: String,
-    remote_party: String,
-    remote_target: Uri,
-    route_set: Vec<NameAddr>,
-    local_cseq: u32,
-    remote_cseq: u32,
-    source: SocketAddr,
-    local: SocketAddr,
-    transport: Transport,
+    dialog: Dialog,
     pending_invite: Option<PendingInvite>,
     unacked: Option<Unacked>,
     session: Option<SessionTimer>,
@@ -350,34 +348,11 @@ struct Call {
     bye_tx: Option<u64>,
 }
 
-type DialogKey = (String, String, String);
-
-impl Call {
-    fn dialog_key(&self) -> DialogKey {
-        (
-            self.call_id.clone(),
-            self.local_tag.clone(),
-            self.remote_tag.clone(),
-        )
-    }
-}
-
-/// Extra parts of a response.
-#[derive(Debug, Default)]
-struct Reply {
-    to_tag: Option<String>,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-}
-
 /// The SIP user-agent server. See the crate documentation for how a driver uses it.
 #[derive(Debug)]
 pub struct Endpoint {
     config: EndpointConfig,
-    server: HashMap<u64, ServerTransaction>,
-    server_index: HashMap<TxKey, u64>,
-    client: HashMap<u64, ClientTransaction>,
-    client_index: HashMap<String, u64>,
+    transactions: Transactions,
     calls: HashMap<u64, Call>,
     dialogs: HashMap<DialogKey, u64>,
     timers: TimerTable,
@@ -392,10 +367,7 @@ impl Endpoint {
         let random = config.seed;
         Self {
             config,
-            server: HashMap::new(),
-            server_index: HashMap::new(),
-            client: HashMap::new(),
-            client_index: HashMap::new(),
+            transactions: Transactions::default(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             timers: TimerTable::default(),
@@ -418,7 +390,7 @@ impl Endpoint {
 
     /// The number of live transactions, server and client.
     pub fn transaction_count(&self) -> usize {
-        self.server.len() + self.client.len()
+        self.transactions.len()
     }
 
     /// The next queued output: transmissions and events, in the order they arose.
@@ -435,7 +407,15 @@ impl Endpoint {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(key) = self.timers.pop_expired(now) {
             match key {
-                TimerKey::Server(id, timer) => self.server_timer(now, id, timer),
+                TimerKey::Server(id, timer) => {
+                    let timers = self.config.timers;
+                    if let Some(transmit) =
+                        self.transactions
+                            .server_timer(&mut self.timers, &timers, now, id, timer)
+                    {
+                        self.outputs.push_back(Output::Transmit(transmit));
+                    }
+                }
                 TimerKey::Client(id, timer) => self.client_timer(now, id, timer),
                 TimerKey::Call(id, timer) => self.call_timer(now, id, timer),
             }
@@ -622,14 +602,13 @@ impl Endpoint {
         if request.method == Method::Ack {
             return self.handle_ack(now, request, key);
         }
-        if let Some(&id) = self.server_index.get(&key) {
+        if let Some(id) = self.transactions.server_for(&key) {
             self.absorb_retransmission(id);
             return Ok(());
         }
         let id = self.new_id();
         let destination = response_destination(&via, input.source, input.transport);
-        self.server_index.insert(key.clone(), id);
-        self.server.insert(
+        self.transactions.start_server(
             id,
             ServerTransaction {
                 key,
@@ -746,9 +725,9 @@ impl Endpoint {
         let remote_tag = from.tag().unwrap_or_default().to_owned();
         // A merged request (§8.2.2.2): same dialog identifiers and CSeq, other branch.
         let merged = self.calls.values().any(|c| {
-            c.call_id == call_id
-                && c.remote_tag == remote_tag
-                && c.remote_cseq == cseq.seq
+            c.dialog.call_id == call_id
+                && c.dialog.remote_tag == remote_tag
+                && c.dialog.remote_cseq == cseq.seq
                 && c.state == CallState::Offered
         });
         if merged {
@@ -777,18 +756,20 @@ impl Endpoint {
         let id = self.new_id();
         let call = Call {
             state: CallState::Offered,
-            call_id: call_id.to_owned(),
-            local_tag,
-            remote_tag,
-            local_party,
-            remote_party,
-            remote_target,
-            route_set,
-            local_cseq,
-            remote_cseq: cseq.seq,
-            source: input.source,
-            local: input.local,
-            transport: input.transport,
+            dialog: Dialog {
+                call_id: call_id.to_owned(),
+                local_tag,
+                remote_tag,
+                local_party,
+                remote_party,
+                remote_target,
+                route_set,
+                local_cseq,
+                remote_cseq: cseq.seq,
+                source: input.source,
+                local: input.local,
+                transport: input.transport,
+            },
             pending_invite: Some(PendingInvite {
                 tx,
                 reinvite: false,
@@ -802,11 +783,9 @@ impl Endpoint {
             ended: false,
             bye_tx: None,
         };
-        self.dialogs.insert(call.dialog_key(), id);
+        self.dialogs.insert(call.dialog.key(), id);
         self.calls.insert(id, call);
-        if let Some(t) = self.server.get_mut(&tx) {
-            t.call = Some(id);
-        }
+        self.transactions.bind_call(tx, id);
         let called_number = request.called_number().unwrap_or_default();
         self.event(Event::IncomingCall(Box::new(IncomingCall {
             call: CallHandle(id),
@@ -905,14 +884,11 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if cseq.seq < c.remote_cseq {
+        if !c.dialog.accept_remote_cseq(cseq.seq) {
             self.respond(now, tx, 500, "CSeq Out of Order", Reply::default());
             return;
         }
-        c.remote_cseq = cseq.seq;
-        if let Some(t) = self.server.get_mut(&tx) {
-            t.call = Some(call);
-        }
+        self.transactions.bind_call(tx, call);
         match request.method {
             Method::Bye => self.remote_bye(now, tx, call),
             Method::Info => self.info(now, tx, call, &request),
@@ -1031,17 +1007,13 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if let Some(contact) = contact {
-            c.remote_target = contact.uri;
-        }
+        c.dialog.refresh_target(contact);
         c.pending_invite = Some(PendingInvite {
             tx,
             reinvite: true,
             session,
         });
-        if let Some(t) = self.server.get_mut(&tx) {
-            t.call = Some(call);
-        }
+        self.transactions.bind_call(tx, call);
         // A refresh repeats the previous offer with the same version: answer it as before.
         let unchanged = match (&offer, &c.remote_sdp, &c.local_sdp) {
             (Some(new), Some(old), Some(_)) => {
@@ -1065,10 +1037,14 @@ impl Endpoint {
     }
 
     fn handle_cancel(&mut self, now: Instant, tx: u64) {
-        let Some(invite_key) = self.server.get(&tx).map(|t| t.key.cancelled_invite()) else {
+        let Some(invite_key) = self
+            .transactions
+            .server(tx)
+            .map(|t| t.key.cancelled_invite())
+        else {
             return;
         };
-        let Some(&invite_tx) = self.server_index.get(&invite_key) else {
+        let Some(invite_tx) = self.transactions.server_for(&invite_key) else {
             self.respond(
                 now,
                 tx,
@@ -1078,13 +1054,13 @@ impl Endpoint {
             );
             return;
         };
-        let (invite_state, call) = match self.server.get(&invite_tx) {
+        let (invite_state, call) = match self.transactions.server(invite_tx) {
             Some(t) => (t.state, t.call),
             None => return,
         };
         let to_tag = call
             .and_then(|c| self.calls.get(&c))
-            .map(|c| c.local_tag.clone());
+            .map(|c| c.dialog.local_tag.clone());
         self.respond(
             now,
             tx,
@@ -1127,31 +1103,12 @@ impl Endpoint {
     }
 
     fn handle_ack(&mut self, now: Instant, request: Request, key: TxKey) -> Result<(), InputError> {
-        if let Some(&id) = self.server_index.get(&key) {
-            let Some(t) = self.server.get_mut(&id) else {
-                return Err(InputError::Unmatched);
-            };
-            match t.state {
-                ServerState::Completed => {
-                    t.state = ServerState::Confirmed;
-                    let reliable = t.transport.is_reliable();
-                    self.timers.cancel(TimerKey::Server(id, ServerTimer::G));
-                    self.timers.cancel(TimerKey::Server(id, ServerTimer::H));
-                    if reliable {
-                        self.remove_server(id);
-                    } else {
-                        self.timers.set(
-                            TimerKey::Server(id, ServerTimer::I),
-                            now,
-                            self.config.timers.t4,
-                        );
-                    }
-                    return Ok(());
-                }
-                ServerState::Confirmed => return Ok(()),
-                // An ACK for a 2xx that reuses the INVITE branch: treat it as the
-                // dialog's ACK below.
-                _ => {}
+        if let Some(id) = self.transactions.server_for(&key) {
+            let timers = self.config.timers;
+            // An ACK for a 2xx that reuses the INVITE branch is not absorbed here: it is
+            // the dialog's ACK below.
+            if self.transactions.ack(&mut self.timers, &timers, now, id) {
+                return Ok(());
             }
         }
         let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) = (
@@ -1208,15 +1165,7 @@ impl Endpoint {
     }
 
     fn absorb_retransmission(&mut self, id: u64) {
-        let Some(t) = self.server.get(&id) else {
-            return;
-        };
-        if let Some(bytes) = &t.last_response {
-            let transmit = Transmit {
-                transport: t.transport,
-                destination: t.destination,
-                contents: bytes.clone(),
-            };
+        if let Some(transmit) = self.transactions.retransmission(id) {
             self.outputs.push_back(Output::Transmit(transmit));
         }
     }
@@ -1234,100 +1183,43 @@ impl Endpoint {
         }
         let via = response.headers.top_via()?;
         let branch = via.branch().ok_or(InputError::Unmatched)?;
-        let id = *self.client_index.get(branch).ok_or(InputError::Unmatched)?;
+        let id = self
+            .transactions
+            .client_for(branch)
+            .ok_or(InputError::Unmatched)?;
         let cseq = response.headers.cseq()?;
-        let Some(t) = self.client.get_mut(&id) else {
-            return Err(InputError::Unmatched);
-        };
-        if cseq.method != t.method {
-            return Err(InputError::Unmatched);
-        }
-        if response.status < 200 {
-            if t.state == ClientState::Trying {
-                t.state = ClientState::Proceeding;
-            }
-            return Ok(());
-        }
-        if t.state == ClientState::Completed {
-            return Ok(());
-        }
-        t.state = ClientState::Completed;
-        let reliable = t.transport.is_reliable();
-        let call = t.call;
-        self.timers.cancel(TimerKey::Client(id, ClientTimer::E));
-        self.timers.cancel(TimerKey::Client(id, ClientTimer::F));
-        if reliable {
-            self.remove_client(id);
-        } else {
-            self.timers.set(
-                TimerKey::Client(id, ClientTimer::K),
+        let timers = self.config.timers;
+        let completed = self
+            .transactions
+            .client_response(
+                &mut self.timers,
+                &timers,
                 now,
-                self.config.timers.t4,
-            );
-        }
+                id,
+                &cseq.method,
+                response.status,
+            )
+            .map_err(|()| InputError::Unmatched)?;
         // Whatever the final response, the dialog is over once our BYE completes.
-        self.remove_call(call);
+        if let Some(call) = completed {
+            self.remove_call(call);
+        }
         Ok(())
     }
 
     // ----- timers -----
 
-    fn server_timer(&mut self, now: Instant, id: u64, timer: ServerTimer) {
-        match timer {
-            ServerTimer::G => {
-                let Some(t) = self.server.get_mut(&id) else {
-                    return;
-                };
-                if t.state != ServerState::Completed {
-                    return;
-                }
-                t.retransmit_interval = self.config.timers.backoff(t.retransmit_interval);
-                let interval = t.retransmit_interval;
-                self.absorb_retransmission(id);
-                self.timers
-                    .set(TimerKey::Server(id, ServerTimer::G), now, interval);
-            }
-            ServerTimer::H => {
-                // No ACK for the non-2xx final response: the transaction just ends.
-                self.timers.cancel(TimerKey::Server(id, ServerTimer::G));
-                self.remove_server(id);
-            }
-            ServerTimer::I | ServerTimer::J | ServerTimer::L => self.remove_server(id),
-        }
-    }
-
     fn client_timer(&mut self, now: Instant, id: u64, timer: ClientTimer) {
-        match timer {
-            ClientTimer::E => {
-                let Some(t) = self.client.get_mut(&id) else {
-                    return;
-                };
-                if t.state == ClientState::Completed {
-                    return;
-                }
-                t.retransmit_interval = match t.state {
-                    ClientState::Proceeding => self.config.timers.t2,
-                    _ => self.config.timers.backoff(t.retransmit_interval),
-                };
-                let interval = t.retransmit_interval;
-                let transmit = Transmit {
-                    transport: t.transport,
-                    destination: t.destination,
-                    contents: t.bytes.clone(),
-                };
+        let timers = self.config.timers;
+        match self
+            .transactions
+            .client_timer(&mut self.timers, &timers, now, id, timer)
+        {
+            ClientTimeout::Retransmit(transmit) => {
                 self.outputs.push_back(Output::Transmit(transmit));
-                self.timers
-                    .set(TimerKey::Client(id, ClientTimer::E), now, interval);
             }
-            ClientTimer::F => {
-                self.timers.cancel(TimerKey::Client(id, ClientTimer::E));
-                let call = self.client.get(&id).map(|t| t.call);
-                self.remove_client(id);
-                if let Some(call) = call {
-                    self.remove_call(call);
-                }
-            }
-            ClientTimer::K => self.remove_client(id),
+            ClientTimeout::TimedOut(call) => self.remove_call(call),
+            ClientTimeout::Nothing => {}
         }
     }
 
@@ -1341,7 +1233,7 @@ impl Endpoint {
                     return;
                 };
                 let transmit = Transmit {
-                    transport: c.transport,
+                    transport: c.dialog.transport,
                     destination: unacked.destination,
                     contents: unacked.response.clone(),
                 };
@@ -1416,10 +1308,12 @@ impl Endpoint {
             .headers
             .push(("Content-Type", "application/sdp".to_owned()));
         self.respond(now, pending.tx, 200, "OK", reply);
-        let Some((bytes, destination, Ok(cseq))) = self.server.get(&pending.tx).and_then(|t| {
-            let bytes = t.last_response.clone()?;
-            Some((bytes, t.destination, t.request.headers.cseq()))
-        }) else {
+        let Some((bytes, destination, Ok(cseq))) =
+            self.transactions.server(pending.tx).and_then(|t| {
+                let bytes = t.last_response.clone()?;
+                Some((bytes, t.destination, t.request.headers.cseq()))
+            })
+        else {
             return;
         };
         let timers = self.config.timers;
@@ -1432,7 +1326,7 @@ impl Endpoint {
             cseq: cseq.seq,
             interval: timers.t1,
         });
-        if !c.transport.is_reliable() {
+        if !c.dialog.transport.is_reliable() {
             self.timers.set(
                 TimerKey::Call(call, CallTimer::Retransmit2xx),
                 now,
@@ -1464,7 +1358,7 @@ impl Endpoint {
     /// Supported, and the session timer headers.
     fn dialog_reply(&self, call: &Call, body: Vec<u8>, session: Option<SessionTimer>) -> Reply {
         let mut headers = vec![
-            ("Contact", self.contact(call.local, call.transport)),
+            ("Contact", call.dialog.contact(self.config.public_address)),
             ("Allow", ALLOWED_METHODS.to_owned()),
             ("Supported", SUPPORTED_OPTIONS.to_owned()),
         ];
@@ -1482,85 +1376,42 @@ impl Endpoint {
             }
         }
         Reply {
-            to_tag: Some(call.local_tag.clone()),
+            to_tag: Some(call.dialog.local_tag.clone()),
             headers,
             body,
         }
     }
 
-    fn contact(&self, local: SocketAddr, transport: Transport) -> String {
-        let host = ip_host(self.config.public_address.unwrap_or(local.ip()));
-        match transport {
-            Transport::Udp => format!("<sip:{host}:{}>", local.port()),
-            Transport::Tcp => format!("<sip:{host}:{};transport=tcp>", local.port()),
-            Transport::Tls => format!("<sips:{host}:{};transport=tcp>", local.port()),
-        }
-    }
-
-    /// Sends a response through a server transaction and moves its state.
+    /// Sends a response through a server transaction and moves its state; nothing
+    /// when the transaction has already sent its final response.
     fn respond(&mut self, now: Instant, tx: u64, status: u16, reason: &str, mut reply: Reply) {
         if reply.to_tag.is_none() && status > 100 {
             reply.to_tag = Some(self.random_token());
         }
-        let user_agent = self.config.user_agent.clone();
-        let timers = self.config.timers;
-        let Some(t) = self.server.get_mut(&tx) else {
+        let Some(t) = self.transactions.respondable(tx) else {
             return;
         };
-        if matches!(
-            t.state,
-            ServerState::Completed | ServerState::Confirmed | ServerState::Accepted
-        ) {
-            return;
-        }
         let response = build_response(
             &t.request,
             t.source,
             status,
             reason,
             reply.to_tag.as_deref(),
-            &user_agent,
+            &self.config.user_agent,
             &reply.headers,
             reply.body,
         );
-        let bytes = response.to_bytes();
-        t.last_response = Some(bytes.clone());
-        let transmit_bytes = bytes;
-        let reliable = t.transport.is_reliable();
-        let invite = t.is_invite();
-        let transmit = Transmit {
-            transport: t.transport,
-            destination: t.destination,
-            contents: transmit_bytes,
-        };
-        match (invite, status) {
-            (_, 100..=199) => t.state = ServerState::Proceeding,
-            (true, 200..=299) => {
-                t.state = ServerState::Accepted;
-                self.timers
-                    .set(TimerKey::Server(tx, ServerTimer::L), now, timers.timeout());
-            }
-            (true, _) => {
-                t.state = ServerState::Completed;
-                t.retransmit_interval = timers.t1;
-                if !reliable {
-                    self.timers
-                        .set(TimerKey::Server(tx, ServerTimer::G), now, timers.t1);
-                }
-                self.timers
-                    .set(TimerKey::Server(tx, ServerTimer::H), now, timers.timeout());
-            }
-            (false, _) => {
-                t.state = ServerState::Completed;
-                if reliable {
-                    self.remove_server(tx);
-                } else {
-                    self.timers
-                        .set(TimerKey::Server(tx, ServerTimer::J), now, timers.timeout());
-                }
-            }
+        let timers = self.config.timers;
+        if let Some(transmit) = self.transactions.send_response(
+            &mut self.timers,
+            &timers,
+            now,
+            tx,
+            status,
+            response.to_bytes(),
+        ) {
+            self.outputs.push_back(Output::Transmit(transmit));
         }
-        self.outputs.push_back(Output::Transmit(transmit));
     }
 
     /// Answers without keeping any state (§8.2.7), for requests we will not serve.
@@ -1599,7 +1450,7 @@ impl Endpoint {
             return;
         };
         let reply = Reply {
-            to_tag: Some(c.local_tag.clone()),
+            to_tag: Some(c.dialog.local_tag.clone()),
             ..Reply::default()
         };
         self.respond(now, pending.tx, status, reason, reply);
@@ -1614,7 +1465,7 @@ impl Endpoint {
         };
         if let Some(pending) = c.pending_invite.take_if(|p| p.reinvite) {
             let reply = Reply {
-                to_tag: Some(c.local_tag.clone()),
+                to_tag: Some(c.dialog.local_tag.clone()),
                 ..Reply::default()
             };
             self.respond(now, pending.tx, 487, "Request Terminated", reply);
@@ -1623,17 +1474,13 @@ impl Endpoint {
 
     /// Sends BYE within the dialog through a client non-INVITE transaction.
     fn send_bye(&mut self, now: Instant, call: u64) {
-        let branch = format!("{BRANCH_MAGIC_COOKIE}{}", self.random_token());
-        let user_agent = self.config.user_agent.clone();
-        let public = self.config.public_address;
-        let routing = self.config.request_routing;
+        let branch_token = self.random_token();
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
         if c.bye_tx.is_some() {
             return;
         }
-        c.local_cseq = c.local_cseq.saturating_add(1);
         c.state = CallState::Terminating;
         for t in [
             CallTimer::Retransmit2xx,
@@ -1642,98 +1489,39 @@ impl Endpoint {
         ] {
             self.timers.cancel(TimerKey::Call(call, t));
         }
-        let strict = c.route_set.first().is_some_and(|r| !r.uri.is_loose_route());
-        let (uri, routes): (Uri, Vec<String>) = if strict {
-            // Strict routing (§12.2.1.1): the first route becomes the Request-URI and the
-            // remote target is appended as the last Route.
-            let mut routes: Vec<String> = c
-                .route_set
-                .iter()
-                .skip(1)
-                .map(ToString::to_string)
-                .collect();
-            routes.push(format!("<{}>", c.remote_target));
-            let first = c
-                .route_set
-                .first()
-                .map_or_else(|| c.remote_target.clone(), |r| r.uri.clone());
-            (first, routes)
-        } else {
-            (
-                c.remote_target.clone(),
-                c.route_set.iter().map(ToString::to_string).collect(),
-            )
-        };
-        let destination = match (c.transport.is_reliable(), routing) {
-            (true, _) | (false, RequestRouting::Source) => c.source,
-            (false, RequestRouting::RemoteTarget) => {
-                let next_hop = c.route_set.first().map_or(&c.remote_target, |r| &r.uri);
-                match next_hop.ip() {
-                    Some(ip) => SocketAddr::new(ip, next_hop.port.unwrap_or(5060)),
-                    None => c.source,
-                }
-            }
-        };
-        let host = ip_host(public.unwrap_or(c.local.ip()));
-        let mut headers = Headers::new();
-        headers.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {host}:{};branch={branch};rport",
-                c.transport.via_token(),
-                c.local.port()
-            ),
+        let built = c.dialog.request(
+            Method::Bye,
+            &branch_token,
+            self.config.public_address,
+            self.config.request_routing,
+            &self.config.user_agent,
         );
-        headers.push("Max-Forwards", "70");
-        headers.push("From", c.local_party.clone());
-        headers.push("To", c.remote_party.clone());
-        headers.push("Call-ID", c.call_id.clone());
-        headers.push("CSeq", format!("{} BYE", c.local_cseq));
-        for route in routes {
-            headers.push("Route", route);
-        }
-        headers.push("User-Agent", user_agent);
-        let request = Request {
-            method: Method::Bye,
-            uri,
-            headers,
-            body: Vec::new(),
-        };
-        let bytes = request.to_bytes();
-        let transport = c.transport;
+        let transport = c.dialog.transport;
+        let bytes = built.request.to_bytes();
         let id = self.new_id();
         if let Some(c) = self.calls.get_mut(&call) {
             c.bye_tx = Some(id);
         }
-        self.client_index.insert(branch.clone(), id);
-        self.client.insert(
+        let timers = self.config.timers;
+        self.transactions.start_client(
+            &mut self.timers,
+            &timers,
+            now,
             id,
             ClientTransaction {
-                branch,
+                branch: built.branch,
                 method: Method::Bye,
                 bytes: bytes.clone(),
-                destination,
+                destination: built.destination,
                 transport,
                 state: ClientState::Trying,
-                retransmit_interval: self.config.timers.t1,
+                retransmit_interval: timers.t1,
                 call,
             },
         );
-        if !transport.is_reliable() {
-            self.timers.set(
-                TimerKey::Client(id, ClientTimer::E),
-                now,
-                self.config.timers.t1,
-            );
-        }
-        self.timers.set(
-            TimerKey::Client(id, ClientTimer::F),
-            now,
-            self.config.timers.timeout(),
-        );
         self.outputs.push_back(Output::Transmit(Transmit {
             transport,
-            destination,
+            destination: built.destination,
             contents: bytes,
         }));
     }
@@ -1763,7 +1551,7 @@ impl Endpoint {
 
     fn remove_call(&mut self, call: u64) {
         if let Some(c) = self.calls.remove(&call) {
-            self.dialogs.remove(&c.dialog_key());
+            self.dialogs.remove(&c.dialog.key());
         }
         for t in [
             CallTimer::Retransmit2xx,
@@ -1771,30 +1559,6 @@ impl Endpoint {
             CallTimer::SessionExpiry,
         ] {
             self.timers.cancel(TimerKey::Call(call, t));
-        }
-    }
-
-    fn remove_server(&mut self, id: u64) {
-        if let Some(t) = self.server.remove(&id) {
-            self.server_index.remove(&t.key);
-        }
-        for timer in [
-            ServerTimer::G,
-            ServerTimer::H,
-            ServerTimer::I,
-            ServerTimer::J,
-            ServerTimer::L,
-        ] {
-            self.timers.cancel(TimerKey::Server(id, timer));
-        }
-    }
-
-    fn remove_client(&mut self, id: u64) {
-        if let Some(t) = self.client.remove(&id) {
-            self.client_index.remove(&t.branch);
-        }
-        for timer in [ClientTimer::E, ClientTimer::F, ClientTimer::K] {
-            self.timers.cancel(TimerKey::Client(id, timer));
         }
     }
 
@@ -1853,201 +1617,4 @@ fn is_scanner(headers: &Headers) -> bool {
         let ua = ua.to_ascii_lowercase();
         SCANNER_USER_AGENTS.iter().any(|s| ua.contains(s))
     })
-}
-
-/// Where responses go (§18.2.2 with RFC 3581): the connection for streams; the source
-/// address when rport was asked for; otherwise the source IP and the sent-by port.
-fn response_destination(via: &Via, source: SocketAddr, transport: Transport) -> SocketAddr {
-    if transport.is_reliable() || via.rport().is_some() {
-        source
-    } else {
-        SocketAddr::new(source.ip(), via.port.unwrap_or(5060))
-    }
-}
-
-fn options_reply() -> Reply {
-    Reply {
-        headers: vec![
-            ("Allow", ALLOWED_METHODS.to_owned()),
-            ("Accept", "application/sdp".to_owned()),
-            ("Supported", SUPPORTED_OPTIONS.to_owned()),
-        ],
-        ..Reply::default()
-    }
-}
-
-/// Builds a response to a request (§8.2.6.2): Vias (the top one stamped with received
-/// and rport), From, To with our tag, Call-ID, CSeq, Record-Route for dialog-creating
-/// responses, then our headers and the body.
-#[allow(clippy::too_many_arguments)]
-fn build_response(
-    request: &Request,
-    source: SocketAddr,
-    status: u16,
-    reason: &str,
-    to_tag: Option<&str>,
-    server: &str,
-    extra: &[(&'static str, String)],
-    body: Vec<u8>,
-) -> Response {
-    let mut headers = Headers::new();
-    for (index, value) in request.headers.all("Via").enumerate() {
-        if index == 0 {
-            headers.push("Via", stamp_top_via(value, source));
-        } else {
-            headers.push("Via", value);
-        }
-    }
-    for value in request.headers.all("From") {
-        headers.push("From", value);
-    }
-    if let Some(to) = request.headers.first("To") {
-        let has_tag = NameAddr::parse(to).is_ok_and(|t| t.tag().is_some());
-        match to_tag {
-            Some(tag) if status > 100 && !has_tag => headers.push("To", format!("{to};tag={tag}")),
-            _ => headers.push("To", to),
-        }
-    }
-    for name in ["Call-ID", "CSeq"] {
-        for value in request.headers.all(name) {
-            headers.push(name, value);
-        }
-    }
-    if let (100, Some(ts)) = (status, request.headers.first("Timestamp")) {
-        headers.push("Timestamp", ts);
-    }
-    if (101..300).contains(&status) && request.method == Method::Invite {
-        for value in request.headers.all("Record-Route") {
-            headers.push("Record-Route", value);
-        }
-    }
-    headers.push("Server", server);
-    for (name, value) in extra {
-        headers.push(name, value.clone());
-    }
-    Response {
-        status,
-        reason: reason.to_owned(),
-        headers,
-        body,
-    }
-}
-
-/// Adds `received` (and fills `rport`) in the first Via of a Via header line (§18.2.1).
-fn stamp_top_via(value: &str, source: SocketAddr) -> String {
-    let mut entries = crate::uri::split_outside_quotes(value, b',');
-    let Some(first) = entries.first_mut() else {
-        return value.to_owned();
-    };
-    let Ok(mut via) = Via::parse(first) else {
-        return value.to_owned();
-    };
-    if via.rport().is_some() {
-        via.params.set("rport", Some(source.port().to_string()));
-        via.params.set("received", Some(source.ip().to_string()));
-    } else if via.host.parse::<IpAddr>().ok() != Some(source.ip())
-        && crate::uri::host_ip(&via.host) != Some(source.ip())
-    {
-        via.params.set("received", Some(source.ip().to_string()));
-    }
-    let stamped = via.to_string();
-    let rest: Vec<&str> = entries.iter().skip(1).map(|e| e.trim()).collect();
-    if rest.is_empty() {
-        stamped
-    } else {
-        format!("{stamped}, {}", rest.join(", "))
-    }
-}
-
-/// Parses an `application/dtmf-relay` body (`Signal=5`, `Duration=160`).
-fn parse_dtmf_relay(body: &[u8]) -> Option<(char, Option<u32>)> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut digit = None;
-    let mut duration = None;
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = key.trim();
-        if key.eq_ignore_ascii_case("signal") {
-            digit = dtmf_digit(value.trim());
-        } else if key.eq_ignore_ascii_case("duration") {
-            duration = value.trim().parse().ok();
-        }
-    }
-    digit.map(|d| (d, duration))
-}
-
-/// Parses an `application/dtmf` body (the digit alone).
-fn parse_dtmf(body: &[u8]) -> Option<char> {
-    dtmf_digit(std::str::from_utf8(body).ok()?.trim())
-}
-
-/// A DTMF key from its character or its RFC 4733 event number.
-fn dtmf_digit(text: &str) -> Option<char> {
-    let mut chars = text.chars();
-    let first = chars.next()?;
-    if chars.next().is_none() {
-        let upper = first.to_ascii_uppercase();
-        return matches!(upper, '0'..='9' | '*' | '#' | 'A'..='D').then_some(upper);
-    }
-    match text.parse::<u8>().ok()? {
-        10 => Some('*'),
-        11 => Some('#'),
-        12 => Some('A'),
-        13 => Some('B'),
-        14 => Some('C'),
-        15 => Some('D'),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_dtmf_bodies() {
-        assert_eq!(
-            parse_dtmf_relay(b"Signal=5\r\nDuration=160\r\n"),
-            Some(('5', Some(160)))
-        );
-        assert_eq!(
-            parse_dtmf_relay(b"signal= *\nduration=100"),
-            Some(('*', Some(100)))
-        );
-        assert_eq!(parse_dtmf_relay(b"Signal=11\r\n"), Some(('#', None)));
-        assert_eq!(parse_dtmf_relay(b"Signal=X\r\n"), None);
-        assert_eq!(parse_dtmf(b"5"), Some('5'));
-        assert_eq!(parse_dtmf(b"10\r\n"), Some('*'));
-        assert_eq!(parse_dtmf(b"55"), None);
-    }
-
-    #[test]
-    fn stamps_received_and_rport() {
-        let source: SocketAddr = "10.0.0.5:40000".parse().unwrap();
-        let stamped = stamp_top_via(
-            "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport, SIP/2.0/UDP p;branch=z9hG4bKb",
-            source,
-        );
-        assert_eq!(
-            stamped,
-            "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport=40000;received=10.0.0.5, SIP/2.0/UDP p;branch=z9hG4bKb"
-        );
-        let same = stamp_top_via("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKa", source);
-        assert_eq!(same, "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKa");
-    }
-
-    #[test]
-    fn response_destination_follows_rfc3581() {
-        let source: SocketAddr = "10.0.0.5:40000".parse().unwrap();
-        let plain = Via::parse("SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKa").unwrap();
-        assert_eq!(
-            response_destination(&plain, source, Transport::Udp),
-            "10.0.0.5:5062".parse().unwrap()
-        );
-        let rport = Via::parse("SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKa;rport").unwrap();
-        assert_eq!(response_destination(&rport, source, Transport::Udp), source);
-        assert_eq!(response_destination(&plain, source, Transport::Tcp), source);
-    }
 }

@@ -150,14 +150,3 @@ pub enum CallError {
     #[error("status {0} is not allowed here")]
     InvalidStatus(u16),
 }
-
-/// Why a CIDR block could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CidrError {
-    /// The address part is not an IPv4 or IPv6 address.
-    #[error("invalid address")]
-    Address,
-    /// The prefix length is not a number or too large for the address family.
-    #[error("invalid prefix length")]
-    Prefix,
-}

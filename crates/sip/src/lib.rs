@@ -20,6 +20,15 @@
 //! After any call into the endpoint, the driver drains `poll_output` and re-reads
 //! `poll_timeout`.
 //!
+//! # Layers
+//!
+//! The endpoint follows RFC 3261's layers: [`message`] and [`framer`] (syntax and
+//! transport framing), [`transaction`] (the server and client transaction state
+//! machines and their timers, one timer table), the dialog layer (route set, CSeq,
+//! remote target, in-dialog requests), and the [`endpoint`] on top: the call API and the
+//! UAS core deciding what each request means for a call, with the response building
+//! (§8.2.6, §18.2) and the INFO DTMF bodies in modules of their own.
+//!
 //! # Access control
 //!
 //! Requests from addresses outside [`EndpointConfig::trunk_allow`] get a stateless
@@ -89,23 +98,25 @@
 //! assert_eq!(endpoint.poll_timeout(), Some(now + Duration::from_millis(500)));
 //! ```
 
-pub mod cidr;
+mod dialog;
+mod dtmf;
 pub mod endpoint;
 pub mod error;
 pub mod framer;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod header;
 pub mod message;
+mod response;
 pub mod sdp;
 pub mod transaction;
 pub mod uri;
 
-pub use cidr::Cidr;
 pub use endpoint::{
     CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, Input, InputError,
     Output, RequestRouting, SessionTimerConfig, Transmit, Transport,
 };
-pub use error::{CallError, CidrError, FrameError, NegotiationError, ParseError, SdpError};
+pub use error::{CallError, FrameError, NegotiationError, ParseError, SdpError};
 pub use framer::{Frame, StreamFramer};
 pub use header::{CSeq, NameAddr, Refresher, SessionExpires, Via};
 pub use message::{Headers, Message, Method, Request, Response};

@@ -1,14 +1,19 @@
-//! Transaction state (RFC 3261 §17) and the timer table that collapses every timer of
-//! the endpoint into one next deadline.
+//! The transaction layer (RFC 3261 §17): server INVITE and non-INVITE transactions
+//! (Figures 7 and 8, with RFC 6026's Accepted state), client non-INVITE transactions
+//! (Figure 6), their timers (E, F, G, H, I, J, K, L; A, B and D belong to client INVITE
+//! transactions, which the bridge never starts), and the timer table that collapses
+//! every timer of the endpoint into one next deadline.
 //!
-//! The state machines are driven by [`crate::Endpoint`]: this module holds the states,
-//! the matching keys (§17.2.3) and the timer bookkeeping.
+//! [`Transactions`] holds every transaction and moves their states; the
+//! [`crate::Endpoint`] above it builds the messages and decides what a request means.
+//! Over reliable transports nothing is retransmitted and the absorbing timers (I, J, K)
+//! are zero, so those transactions end at once.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::Transport;
+use crate::endpoint::{Transmit, Transport};
 use crate::header::Via;
 use crate::message::{Method, Request};
 
@@ -245,6 +250,321 @@ pub(crate) struct ClientTransaction {
     pub(crate) state: ClientState,
     pub(crate) retransmit_interval: Duration,
     pub(crate) call: u64,
+}
+
+/// What a client transaction's timer did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ClientTimeout {
+    /// Timer E: the request goes out again.
+    Retransmit(Transmit),
+    /// Timer F: no final response came; the transaction is gone. The call it belongs to.
+    TimedOut(u64),
+    /// Nothing to do (Timer K, or a timer of a finished transaction).
+    Nothing,
+}
+
+/// Every transaction of the endpoint, server and client, by id, with their matching
+/// indexes: server transactions by [`TxKey`], client transactions by branch.
+#[derive(Debug, Default)]
+pub(crate) struct Transactions {
+    server: HashMap<u64, ServerTransaction>,
+    server_index: HashMap<TxKey, u64>,
+    client: HashMap<u64, ClientTransaction>,
+    client_index: HashMap<String, u64>,
+}
+
+impl Transactions {
+    /// The number of live transactions, server and client.
+    pub(crate) fn len(&self) -> usize {
+        self.server.len() + self.client.len()
+    }
+
+    /// The server transaction a request with this key belongs to.
+    pub(crate) fn server_for(&self, key: &TxKey) -> Option<u64> {
+        self.server_index.get(key).copied()
+    }
+
+    pub(crate) fn server(&self, id: u64) -> Option<&ServerTransaction> {
+        self.server.get(&id)
+    }
+
+    /// Starts a server transaction for a new request.
+    pub(crate) fn start_server(&mut self, id: u64, transaction: ServerTransaction) {
+        self.server_index.insert(transaction.key.clone(), id);
+        self.server.insert(id, transaction);
+    }
+
+    /// Ties a server transaction to the call its request belongs to.
+    pub(crate) fn bind_call(&mut self, id: u64, call: u64) {
+        if let Some(t) = self.server.get_mut(&id) {
+            t.call = Some(call);
+        }
+    }
+
+    /// The transaction, if it may still send a response (no final response yet).
+    pub(crate) fn respondable(&self, id: u64) -> Option<&ServerTransaction> {
+        self.server.get(&id).filter(|t| {
+            !matches!(
+                t.state,
+                ServerState::Completed | ServerState::Confirmed | ServerState::Accepted
+            )
+        })
+    }
+
+    /// Sends `bytes`, a response with `status`, through a server transaction that may
+    /// still respond: records it for retransmissions and moves the state, arming Timer
+    /// L (INVITE 2xx), G and H (INVITE non-2xx) or J (non-INVITE final). A reliable
+    /// non-INVITE transaction ends with its final response.
+    pub(crate) fn send_response(
+        &mut self,
+        timers: &mut TimerTable,
+        config: &TimerConfig,
+        now: Instant,
+        id: u64,
+        status: u16,
+        bytes: Vec<u8>,
+    ) -> Option<Transmit> {
+        let t = self.server.get_mut(&id)?;
+        t.last_response = Some(bytes.clone());
+        let reliable = t.transport.is_reliable();
+        let transmit = Transmit {
+            transport: t.transport,
+            destination: t.destination,
+            contents: bytes,
+        };
+        match (t.is_invite(), status) {
+            (_, 100..=199) => t.state = ServerState::Proceeding,
+            (true, 200..=299) => {
+                t.state = ServerState::Accepted;
+                timers.set(TimerKey::Server(id, ServerTimer::L), now, config.timeout());
+            }
+            (true, _) => {
+                t.state = ServerState::Completed;
+                t.retransmit_interval = config.t1;
+                if !reliable {
+                    timers.set(TimerKey::Server(id, ServerTimer::G), now, config.t1);
+                }
+                timers.set(TimerKey::Server(id, ServerTimer::H), now, config.timeout());
+            }
+            (false, _) => {
+                t.state = ServerState::Completed;
+                if reliable {
+                    self.remove_server(timers, id);
+                } else {
+                    timers.set(TimerKey::Server(id, ServerTimer::J), now, config.timeout());
+                }
+            }
+        }
+        Some(transmit)
+    }
+
+    /// The last response of a server transaction, sent again for a retransmitted request.
+    pub(crate) fn retransmission(&self, id: u64) -> Option<Transmit> {
+        let t = self.server.get(&id)?;
+        let bytes = t.last_response.as_ref()?;
+        Some(Transmit {
+            transport: t.transport,
+            destination: t.destination,
+            contents: bytes.clone(),
+        })
+    }
+
+    /// An ACK matching an INVITE server transaction (§17.2.1): the ACK of a non-2xx
+    /// final response moves it to Confirmed (ending it at once over reliable transports,
+    /// after Timer I otherwise) and is absorbed, as are its retransmissions. `false`
+    /// when the ACK is for a 2xx, which belongs to the dialog.
+    pub(crate) fn ack(
+        &mut self,
+        timers: &mut TimerTable,
+        config: &TimerConfig,
+        now: Instant,
+        id: u64,
+    ) -> bool {
+        let Some(t) = self.server.get_mut(&id) else {
+            return false;
+        };
+        match t.state {
+            ServerState::Completed => {
+                t.state = ServerState::Confirmed;
+                let reliable = t.transport.is_reliable();
+                timers.cancel(TimerKey::Server(id, ServerTimer::G));
+                timers.cancel(TimerKey::Server(id, ServerTimer::H));
+                if reliable {
+                    self.remove_server(timers, id);
+                } else {
+                    timers.set(TimerKey::Server(id, ServerTimer::I), now, config.t4);
+                }
+                true
+            }
+            ServerState::Confirmed => true,
+            _ => false,
+        }
+    }
+
+    /// Runs a server transaction's timer: G retransmits the non-2xx final response with
+    /// back-off; H (no ACK came), I, J and L end the transaction.
+    pub(crate) fn server_timer(
+        &mut self,
+        timers: &mut TimerTable,
+        config: &TimerConfig,
+        now: Instant,
+        id: u64,
+        timer: ServerTimer,
+    ) -> Option<Transmit> {
+        match timer {
+            ServerTimer::G => {
+                let t = self.server.get_mut(&id)?;
+                if t.state != ServerState::Completed {
+                    return None;
+                }
+                t.retransmit_interval = config.backoff(t.retransmit_interval);
+                let interval = t.retransmit_interval;
+                let transmit = self.retransmission(id);
+                timers.set(TimerKey::Server(id, ServerTimer::G), now, interval);
+                transmit
+            }
+            ServerTimer::H => {
+                timers.cancel(TimerKey::Server(id, ServerTimer::G));
+                self.remove_server(timers, id);
+                None
+            }
+            ServerTimer::I | ServerTimer::J | ServerTimer::L => {
+                self.remove_server(timers, id);
+                None
+            }
+        }
+    }
+
+    /// Starts a client non-INVITE transaction and arms Timer E (unreliable transports)
+    /// and Timer F; the caller sends the request.
+    pub(crate) fn start_client(
+        &mut self,
+        timers: &mut TimerTable,
+        config: &TimerConfig,
+        now: Instant,
+        id: u64,
+        transaction: ClientTransaction,
+    ) {
+        let reliable = transaction.transport.is_reliable();
+        self.client_index.insert(transaction.branch.clone(), id);
+        self.client.insert(id, transaction);
+        if !reliable {
+            timers.set(TimerKey::Client(id, ClientTimer::E), now, config.t1);
+        }
+        timers.set(TimerKey::Client(id, ClientTimer::F), now, config.timeout());
+    }
+
+    /// The client transaction whose request carried this branch.
+    pub(crate) fn client_for(&self, branch: &str) -> Option<u64> {
+        self.client_index.get(branch).copied()
+    }
+
+    /// A response to a client transaction (§17.1.2.2), whose CSeq must name its method.
+    /// `Ok(Some(call))` when it is the first final response, which completes the
+    /// transaction (Timer K, or at once when reliable); `Ok(None)` for provisional
+    /// responses and retransmitted finals; `Err(())` when it matches no transaction.
+    pub(crate) fn client_response(
+        &mut self,
+        timers: &mut TimerTable,
+        config: &TimerConfig,
+        now: Instant,
+        id: u64,
+        method: &Method,
+        status: u16,
+    ) -> Result<Option<u64>, ()> {
+        let t = self.client.get_mut(&id).ok_or(())?;
+        if *method != t.method {
+            return Err(());
+        }
+        if status < 200 {
+            if t.state == ClientState::Trying {
+                t.state = ClientState::Proceeding;
+            }
+            return Ok(None);
+        }
+        if t.state == ClientState::Completed {
+            return Ok(None);
+        }
+        t.state = ClientState::Completed;
+        let reliable = t.transport.is_reliable();
+        let call = t.call;
+        timers.cancel(TimerKey::Client(id, ClientTimer::E));
+        timers.cancel(TimerKey::Client(id, ClientTimer::F));
+        if reliable {
+            self.remove_client(timers, id);
+        } else {
+            timers.set(TimerKey::Client(id, ClientTimer::K), now, config.t4);
+        }
+        Ok(Some(call))
+    }
+
+    /// Runs a client transaction's timer: E retransmits the request (doubling up to T2,
+    /// every T2 once a provisional response came), F gives up, K ends it.
+    pub(crate) fn client_timer(
+        &mut self,
+        timers: &mut TimerTable,
+        config: &TimerConfig,
+        now: Instant,
+        id: u64,
+        timer: ClientTimer,
+    ) -> ClientTimeout {
+        match timer {
+            ClientTimer::E => {
+                let Some(t) = self.client.get_mut(&id) else {
+                    return ClientTimeout::Nothing;
+                };
+                if t.state == ClientState::Completed {
+                    return ClientTimeout::Nothing;
+                }
+                t.retransmit_interval = match t.state {
+                    ClientState::Proceeding => config.t2,
+                    _ => config.backoff(t.retransmit_interval),
+                };
+                let interval = t.retransmit_interval;
+                let transmit = Transmit {
+                    transport: t.transport,
+                    destination: t.destination,
+                    contents: t.bytes.clone(),
+                };
+                timers.set(TimerKey::Client(id, ClientTimer::E), now, interval);
+                ClientTimeout::Retransmit(transmit)
+            }
+            ClientTimer::F => {
+                timers.cancel(TimerKey::Client(id, ClientTimer::E));
+                let call = self.client.get(&id).map(|t| t.call);
+                self.remove_client(timers, id);
+                call.map_or(ClientTimeout::Nothing, ClientTimeout::TimedOut)
+            }
+            ClientTimer::K => {
+                self.remove_client(timers, id);
+                ClientTimeout::Nothing
+            }
+        }
+    }
+
+    fn remove_server(&mut self, timers: &mut TimerTable, id: u64) {
+        if let Some(t) = self.server.remove(&id) {
+            self.server_index.remove(&t.key);
+        }
+        for timer in [
+            ServerTimer::G,
+            ServerTimer::H,
+            ServerTimer::I,
+            ServerTimer::J,
+            ServerTimer::L,
+        ] {
+            timers.cancel(TimerKey::Server(id, timer));
+        }
+    }
+
+    fn remove_client(&mut self, timers: &mut TimerTable, id: u64) {
+        if let Some(t) = self.client.remove(&id) {
+            self.client_index.remove(&t.branch);
+        }
+        for timer in [ClientTimer::E, ClientTimer::F, ClientTimer::K] {
+            timers.cancel(TimerKey::Client(id, timer));
+        }
+    }
 }
 
 #[cfg(test)]

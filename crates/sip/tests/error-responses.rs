@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use pinbridge_sip::{Cidr, EndpointConfig, InputError};
+use pinbridge_domain::Cidr;
+use pinbridge_sip::{EndpointConfig, InputError};
 
 #[test]
 fn bye_in_unknown_dialog_gets_481() {

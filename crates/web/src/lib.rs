@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{MethodRouter, get};
 use pinbridge_app::App;
-use pinbridge_sip::Cidr;
+use pinbridge_domain::Cidr;
 use pinbridge_store::web::ThrottlePolicy;
 
 pub use error::Error;

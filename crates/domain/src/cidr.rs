@@ -1,10 +1,21 @@
-//! CIDR blocks for the trunk allow-list.
+//! CIDR blocks: the SIP trunk allow-list and the web server's trusted proxies.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::error::CidrError;
+use thiserror::Error;
+
+/// Why a CIDR block could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CidrError {
+    /// The address part is not an IPv4 or IPv6 address.
+    #[error("invalid address")]
+    Address,
+    /// The prefix length is not a number or too large for the address family.
+    #[error("invalid prefix length")]
+    Prefix,
+}
 
 /// An IPv4 or IPv6 network, such as `127.0.0.0/8` or `::1/128`.
 ///
