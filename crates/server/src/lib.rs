@@ -194,7 +194,6 @@ impl Bridge {
             sdp_address,
             assets,
             directory,
-            trunk_allow: config.trunk_allow.clone(),
             tcp_limits: config.tcp,
         };
         let sip_task = tokio::spawn(sip::run(context, sip_tx.clone(), sip_rx));

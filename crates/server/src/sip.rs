@@ -11,7 +11,6 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pinbridge_domain::Cidr;
 use pinbridge_ivr::Config as FlowConfig;
 use pinbridge_media::Codec;
 use pinbridge_sip::sdp::{self, MediaConfig, Negotiated};
@@ -71,7 +70,7 @@ impl Default for TcpLimits {
     }
 }
 
-/// Why the bridge closed a TCP connection, or ended its own.
+/// Why a TCP connection's task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpClosed {
     /// The peer closed it, or reading or writing failed.
@@ -118,8 +117,6 @@ pub struct SipContext {
     pub sdp_address: Option<IpAddr>,
     pub assets: Arc<Assets>,
     pub directory: SharedDirectory,
-    /// The trunk peers allowed to connect over TCP (the endpoint's allow-list).
-    pub trunk_allow: Vec<Cidr>,
     pub tcp_limits: TcpLimits,
 }
 
@@ -469,7 +466,8 @@ impl Driver {
     /// get a connection task.
     fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
         let limits = self.ctx.tcp_limits;
-        let refused = if !self.ctx.trunk_allow.iter().any(|c| c.contains(peer.ip())) {
+        let allowed = &self.ctx.endpoint.config().trunk_allow;
+        let refused = if !allowed.iter().any(|c| c.contains(peer.ip())) {
             Some((
                 &METRICS.sip_tcp_refused_not_allowed,
                 "not in the trunk allow-list",
