@@ -32,13 +32,15 @@ use pinbridge_app::App;
 use pinbridge_sip::{Endpoint, EndpointConfig};
 use rand_core::RngCore;
 use thiserror::Error;
-use tokio::sync::mpsc::{UnboundedSender, channel, unbounded_channel};
+use tokio::sync::mpsc::{Sender, channel};
 
 use pinbridge_domain::Cidr;
 pub use ports::{PortAllocator, PortRange, PortRangeError};
 pub use sip::TcpLimits;
 
-/// How many hang-ups and answers may wait for the SIP task.
+/// How many inputs may wait for the SIP task: the engine's answers and hang-ups, and
+/// messages framed from TCP connections (a connection whose message finds the queue
+/// full waits, and so does its peer).
 pub const SIP_QUEUE: usize = 4096;
 
 /// How the bridge is set up (the `serve` flags).
@@ -100,7 +102,7 @@ pub enum BridgeError {
 pub struct Bridge {
     udp: SocketAddr,
     tcp: SocketAddr,
-    sip_inputs: UnboundedSender<sip::SipInput>,
+    sip_inputs: Sender<sip::SipInput>,
     sip_task: tokio::task::JoinHandle<()>,
     control_task: tokio::task::JoinHandle<()>,
     engine_thread: std::thread::JoinHandle<()>,
@@ -143,7 +145,7 @@ impl Bridge {
 
         let (engine_tx, engine_rx) = std::sync::mpsc::sync_channel(engine::ENGINE_QUEUE);
         let (control_tx, control_rx) = channel(control::CONTROL_QUEUE);
-        let (sip_tx, sip_rx) = unbounded_channel();
+        let (sip_tx, sip_rx) = channel(SIP_QUEUE);
         let (engine_sip_tx, mut engine_sip_rx) = channel(SIP_QUEUE);
 
         let core = engine::Engine::core(
@@ -169,7 +171,7 @@ impl Bridge {
         let forward = sip_tx.clone();
         tokio::spawn(async move {
             while let Some(command) = engine_sip_rx.recv().await {
-                if forward.send(sip::SipInput::Engine(command)).is_err() {
+                if forward.send(sip::SipInput::Engine(command)).await.is_err() {
                     break;
                 }
             }
@@ -196,7 +198,6 @@ impl Bridge {
             ports,
             rtp_bind,
             sdp_address,
-            trunk_allow: config.trunk_allow.clone(),
             tcp_limits: config.tcp,
         };
         let sip_task = tokio::spawn(sip::run(context, sip_tx.clone(), sip_rx));
@@ -228,7 +229,7 @@ impl Bridge {
 
     /// Hangs up every call (BYE), waits briefly for the answers, and stops.
     pub async fn shutdown(self) {
-        let _ = self.sip_inputs.send(sip::SipInput::Shutdown);
+        let _ = self.sip_inputs.send(sip::SipInput::Shutdown).await;
         let _ = self.sip_task.await;
         let engine = self.engine_thread;
         let _ = tokio::task::spawn_blocking(move || engine.join()).await;

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pinbridge_bridge::{CallId, Command, RemoteMedia};
-use pinbridge_domain::Cidr;
 use pinbridge_media::Codec;
 use pinbridge_sip::sdp::{self, MediaConfig, Negotiated};
 use pinbridge_sip::{
@@ -23,7 +22,7 @@ use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -66,7 +65,7 @@ impl Default for TcpLimits {
     }
 }
 
-/// Why the bridge closed a TCP connection, or ended its own.
+/// Why a TCP connection's task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpClosed {
     /// The peer closed it, or reading or writing failed.
@@ -111,8 +110,6 @@ pub struct SipContext {
     pub rtp_bind: IpAddr,
     /// The address put in SDP, if fixed (public address, or a specific bound address).
     pub sdp_address: Option<IpAddr>,
-    /// The trunk peers allowed to connect over TCP (the endpoint's allow-list).
-    pub trunk_allow: Vec<Cidr>,
     pub tcp_limits: TcpLimits,
 }
 
@@ -218,15 +215,15 @@ struct Driver {
     handles: HashMap<CallId, CallHandle>,
     udp_local: SocketAddr,
     connections: Connections,
-    inputs: UnboundedSender<SipInput>,
+    inputs: mpsc::Sender<SipInput>,
     calls: HashMap<CallHandle, CallInfo>,
 }
 
 /// Runs the SIP task until [`SipInput::Shutdown`].
 pub async fn run(
     ctx: SipContext,
-    inputs: UnboundedSender<SipInput>,
-    mut rx: UnboundedReceiver<SipInput>,
+    inputs: mpsc::Sender<SipInput>,
+    mut rx: mpsc::Receiver<SipInput>,
 ) {
     let udp_local = match ctx.udp.local_addr() {
         Ok(a) => a,
@@ -337,7 +334,7 @@ struct Link {
     id: u64,
     /// The local address reported when the socket cannot tell its own.
     fallback_local: SocketAddr,
-    inputs: UnboundedSender<SipInput>,
+    inputs: mpsc::Sender<SipInput>,
     /// The connection's own queue, for keep-alive answers.
     queue: mpsc::Sender<Vec<u8>>,
     idle_timeout: Duration,
@@ -374,11 +371,14 @@ impl Link {
                 }
             }
         };
-        let _ = self.inputs.send(SipInput::Closed {
-            peer: self.peer,
-            id: self.id,
-            reason,
-        });
+        let _ = self
+            .inputs
+            .send(SipInput::Closed {
+                peer: self.peer,
+                id: self.id,
+                reason,
+            })
+            .await;
     }
 
     /// Frames what the peer sends into messages for the SIP task, answering keep-alive
@@ -412,7 +412,9 @@ impl Link {
                                     local,
                                     message,
                                 };
-                                if self.inputs.send(input).is_err() {
+                                // A full queue holds this connection's reading back (and
+                                // TCP the peer), not the others'.
+                                if self.inputs.send(input).await.is_err() {
                                     return TcpClosed::Peer;
                                 }
                             }
@@ -455,7 +457,8 @@ impl Driver {
     /// get a connection task.
     fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
         let limits = self.ctx.tcp_limits;
-        let refused = if !self.ctx.trunk_allow.iter().any(|c| c.contains(peer.ip())) {
+        let allowed = &self.ctx.endpoint.config().trunk_allow;
+        let refused = if !allowed.iter().any(|c| c.contains(peer.ip())) {
             Some((
                 &METRICS.sip_tcp_refused_not_allowed,
                 "not in the trunk allow-list",

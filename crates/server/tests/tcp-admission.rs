@@ -207,6 +207,36 @@ async fn a_thousand_idle_connections_from_one_address_are_capped_and_closed() {
 }
 
 #[tokio::test]
+async fn connections_beyond_the_total_cap_are_refused_until_one_closes() {
+    let _turn = SERIAL.lock().await;
+    let limits = TcpLimits {
+        total: 4,
+        ..TcpLimits::default()
+    };
+    let running = start(Cidr::loopback(), limits).await;
+    let tcp = running.bridge.tcp_address();
+    let name = "pinbridge_sip_tcp_refused_total_limit_total";
+    let before = metric(name);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_from(TRUNK, tcp).await);
+    }
+    assert!(wait_until(|| metric("pinbridge_sip_tcp_connections") == 4).await);
+    // Full: another connection, from any address, is closed unanswered.
+    let mut over = connect_from(Ipv4Addr::LOCALHOST, tcp).await;
+    let from = over.local_addr().unwrap();
+    let _ = over.write_all(options(from, 1).as_bytes()).await;
+    assert_eq!(read_to_close(&mut over).await, b"");
+    assert!(wait_until(|| metric(name) > before).await);
+    assert_eq!(metric(name), before + 1);
+    // One closes: a trunk caller is served again.
+    drop(held.pop());
+    assert!(wait_until(|| metric("pinbridge_sip_tcp_connections") == 3).await);
+    trunk_still_answered(tcp).await;
+    running.bridge.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_unfinished_message_does_not_keep_a_connection_open() {
     let _turn = SERIAL.lock().await;
     let limits = TcpLimits {
