@@ -83,7 +83,7 @@ impl CallLeg {
         }
     }
 
-    /// What a call task does with a datagram from the phone.
+    /// What the driver does with a datagram from this call's phone.
     fn on_datagram(&mut self, datagram: &[u8], now: Instant) {
         let Ok(packet) = RtpPacket::parse(datagram) else {
             return;
@@ -97,7 +97,7 @@ impl CallLeg {
         }
     }
 
-    /// What a call task does every 20 ms before the room mixes.
+    /// What the driver does for this call every 20 ms before the room mixes.
     fn frame_for_mixer(&mut self, now: Instant) -> Frame {
         let playout = self.buffer.pop(now);
         if let Some(digit) = self.inband.process(&playout.frame) {
