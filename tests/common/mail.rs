@@ -23,7 +23,6 @@ pub const PUBLIC_URL: &str = "https://pinbridge.test";
 pub const TOLL: &str = "+14255550100";
 pub const TOLL_FREE: &str = "+18005550100";
 
-
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
