@@ -14,7 +14,6 @@ mod greeting;
 mod harness_loopback;
 mod lobby_bypass;
 mod lobby_hold_music_admit;
-mod mixing;
 mod organiser_info;
 mod organiser_joins_running_meeting;
 mod organiser_rfc4733;
