@@ -4,6 +4,10 @@
 //! (PCMU) and 2000 Hz (PCMA only) with rtp_stream, whose received RTP is captured. Over five seconds, in every
 //! 200 ms window, each receives both other tones and not its own. Meanwhile baresip
 //! presses 5 and 6 and one SIPp caller presses 9 (RFC 4733): nobody hears those keys.
+//!
+//! A test binary of its own, so that it runs alone: the calls of the other dial-in
+//! tests do not compete for the cores while it checks, window by window, what each
+//! phone hears.
 
 mod common;
 

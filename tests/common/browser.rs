@@ -1,21 +1,24 @@
 //! Headless Chromium driven through chromedriver's WebDriver protocol, with a small
 //! HTTP client of our own (the protocol is plain JSON over HTTP on loopback).
 //!
-//! Chromium starts with a fresh profile in a temporary directory and the flags of
-//! GUIDE.md; chromedriver and the browser are stopped by PID when the `Browser` drops.
+//! Chromium starts headless with a fresh profile in a temporary directory, no sandbox,
+//! no GPU and no background networking; chromedriver (and with it the browser) is
+//! stopped by PID when the `Browser` drops.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pinbridge_testkit::ports::free_port;
+use pinbridge_testkit::process::Proc;
 use serde_json::{Value, json};
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub struct Browser {
-    driver: Child,
+    driver: Proc,
     port: u16,
     session: String,
     _profile: tempfile::TempDir,
@@ -127,27 +130,18 @@ fn dechunk(mut text: &str) -> String {
     out
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 impl Browser {
     /// Starts chromedriver and a headless Chromium session.
     pub fn start(screenshots: &Path) -> Browser {
         std::fs::create_dir_all(screenshots).expect("create the screenshot folder");
         let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
+        let mut cmd = Command::new("chromedriver");
+        cmd.arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver (Debian package chromium-driver)");
-        let mut driver = driver;
+            .stderr(Stdio::null());
+        let driver = Proc::spawn("chromedriver", cmd).unwrap_or_else(|e| panic!("{e}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -156,8 +150,6 @@ impl Browser {
                 break;
             }
             if Instant::now() >= deadline {
-                let _ = driver.kill();
-                let _ = driver.wait();
                 panic!("chromedriver did not become ready");
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -185,8 +177,6 @@ impl Browser {
         }}});
         let (status, reply) = http(port, "POST", "/session", Some(&capabilities));
         if status != 200 {
-            let _ = driver.kill();
-            let _ = driver.wait();
             panic!("no browser session: {reply}");
         }
         let session = reply["value"]["sessionId"]
@@ -366,8 +356,7 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let path = format!("/session/{}", self.session);
         let _ = std::panic::catch_unwind(|| http(self.port, "DELETE", &path, None));
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        self.driver.kill();
     }
 }
 

@@ -2,14 +2,16 @@
 //! python3-aiosmtpd) on 127.0.0.1, a config file pointing pinbridge at it, a tenant
 //! with dial-in numbers and 12-digit PINs, and deadline-bounded waiting.
 //!
-//! Include with `#[path = "common/mail.rs"] mod mail;` next to `mod common;`.
+//! The mail and web test binaries include it next to `common`:
+//! `#[path = "../common/mail.rs"] mod mail;`.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use pinbridge_testkit::process::{Lines, Proc};
 
 use serde_json::Value;
 
@@ -20,14 +22,6 @@ pub const TENANT: &str = "Contoso & Partners";
 pub const PUBLIC_URL: &str = "https://pinbridge.test";
 pub const TOLL: &str = "+14255550100";
 pub const TOLL_FREE: &str = "+18005550100";
-
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
@@ -40,7 +34,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 
 /// The test SMTP server, stopped by PID when dropped.
 pub struct SmtpServer {
-    child: Child,
+    proc: Proc,
     pub port: u16,
     log: PathBuf,
 }
@@ -50,8 +44,8 @@ impl SmtpServer {
     pub fn start(dir: &Path, port: u16, options: &[&str]) -> SmtpServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
         let log = dir.join(format!("smtp-{}.jsonl", crate::common::random_hex(4)));
-        let mut child = Command::new(PYTHON)
-            .arg(script)
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(script)
             .arg("--port")
             .arg(port.to_string())
             .arg("--log")
@@ -59,31 +53,22 @@ impl SmtpServer {
             .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tests/smtp_server.py (apt-get install python3-aiosmtpd)");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
+            .stderr(Stdio::inherit());
+        let mut proc = Proc::spawn("tests/smtp_server.py (python3-aiosmtpd)", cmd)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut lines = Lines::read(proc.take_stdout().expect("piped stdout"));
+        let line = lines
+            .next_within(Duration::from_secs(20))
             .expect("the SMTP server says it is ready");
         let port = line
             .strip_prefix("ready ")
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("unexpected SMTP server line {line:?}"));
-        SmtpServer { child, port, log }
+        SmtpServer { proc, port, log }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
     /// Every event so far, in order.
@@ -104,13 +89,6 @@ impl SmtpServer {
 
     pub fn count(&self, event: &str) -> usize {
         self.events().iter().filter(|e| e["event"] == event).count()
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

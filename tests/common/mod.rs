@@ -1,5 +1,6 @@
 //! Shared helpers of the end-to-end tests: a fresh store on each backend, the
-//! `pinbridge` binary run as a real process, and a running `serve`.
+//! `pinbridge` binary run as a real process, and `serve` on that store (started by the
+//! test kit's launcher).
 //!
 //! Every test runs on SQLite, and also on PostgreSQL when `DATABASE_URL` is set (each
 //! test gets a schema of its own there). A `DATABASE_URL` that cannot be reached fails
@@ -12,14 +13,13 @@ pub mod directory;
 pub mod phone;
 pub mod private_postgres;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use pinbridge_app::{App, StoreConfig};
 use pinbridge_store::OpenOptions;
+
+pub use pinbridge_testkit::serve::Serve;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_pinbridge");
 
@@ -220,98 +220,14 @@ impl TestStore {
             .expect("open the test store")
     }
 
-    /// Starts `pinbridge serve` on a free loopback port and waits until it listens.
+    /// Starts `pinbridge serve` on this store, every listener on a free loopback port
+    /// unless `extra` names it, and waits until it listens.
     pub fn serve(&self, extra: &[&str]) -> Serve {
-        let mut cmd = self.command();
-        cmd.args(["serve", "--http", "127.0.0.1:0"]);
-        // Tests run in parallel: every serve takes free ports unless the test names its own.
-        if !extra.contains(&"--sip-udp") {
-            cmd.args(["--sip-udp", "127.0.0.1:0"]);
-        }
-        if !extra.contains(&"--sip-tcp") {
-            cmd.args(["--sip-tcp", "127.0.0.1:0"]);
-        }
-        cmd.args(extra);
-        Serve::start(cmd)
+        Serve::start(self.command(), extra, None).unwrap_or_else(|e| panic!("[{}] {e}", self.name))
     }
 }
 
-/// A running `pinbridge serve`, stopped by PID when dropped.
-pub struct Serve {
-    pub child: Child,
-    pub http: String,
-    pub stdout_lines: mpsc::Receiver<String>,
-    /// Every line of standard output read so far.
-    pub seen: Vec<String>,
-}
-
-impl Serve {
-    pub fn start(mut cmd: Command) -> Serve {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pinbridge serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut serve = Serve {
-            child,
-            http: String::new(),
-            stdout_lines: rx,
-            seen: Vec::new(),
-        };
-        let line = serve.wait_for_line("listening on http://", Duration::from_secs(60));
-        serve.http = line.trim_start_matches("listening on ").trim().to_owned();
-        serve
-    }
-
-    /// Waits for a line of standard output that starts with `prefix`.
-    pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> String {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.stdout_lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
-                    }
-                }
-                Err(_) => {
-                    let status = self.child.try_wait();
-                    panic!(
-                        "serve printed no {prefix:?} line within {timeout:?} (process: {status:?})"
-                    )
-                }
-            }
-        }
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    pub fn stop(mut self) -> std::process::ExitStatus {
-        signal(self.child.id(), "TERM");
-        let status = self.child.wait().expect("wait for serve");
-        std::mem::forget(self);
-        status
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// Sends the signal `name` (e.g. `KILL`) to one process by its PID.
 pub fn signal(pid: u32, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
@@ -321,31 +237,14 @@ pub fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid} failed");
 }
 
-/// A plain HTTP/1.1 GET on loopback: the status code and the body.
+/// A plain HTTP/1.1 GET on loopback (`base` is `http://127.0.0.1:PORT`): the status code
+/// and the body.
 pub fn http_get(base: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to serve");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let addr = base
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a loopback HTTP address: {base:?}"));
+    pinbridge_testkit::http::get(addr, path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every file below `dir`, recursively (none if it does not exist).

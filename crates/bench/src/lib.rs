@@ -17,7 +17,6 @@ pub mod audio;
 pub mod directory;
 pub mod floor;
 pub mod native;
-pub mod pcap;
 pub mod process;
 pub mod report;
 pub mod run;
@@ -27,19 +26,4 @@ pub mod sipp;
 pub use run::{Config, GeneratorKind, Record, SetupRate, run};
 
 /// Why a run could not be made or measured: one sentence.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(pub String);
-
-impl Error {
-    pub fn new(message: impl Into<String>) -> Error {
-        Error(message.into())
-    }
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
+pub use pinbridge_testkit::Error;

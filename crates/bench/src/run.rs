@@ -13,7 +13,7 @@ use crate::audio::{self, Heard};
 use crate::directory::{Cli, SERVICE_NUMBER};
 use crate::native::{self, CallPlan, NativeConfig, NativeReport, Shared};
 use crate::process::{self, CpuTicks};
-use crate::serve::{Metrics, Serve, ServeConfig, free_port_block};
+use crate::serve::{self, Metrics, Serve, ServeConfig, free_port_block};
 use crate::sipp::{self, SippConfig, SippRun};
 
 /// Which load generator places the calls.
@@ -390,7 +390,7 @@ pub fn run(config: &Config) -> Result<Record, Error> {
 
     // 3. pinbridge.
     let log = work.path().join("serve.log");
-    let mut serve = Serve::start(&ServeConfig {
+    let mut serve = serve::start(&ServeConfig {
         cli: &cli,
         rtp_low,
         rtp_high,
@@ -413,7 +413,7 @@ pub fn run(config: &Config) -> Result<Record, Error> {
             load_core,
         },
     );
-    let serve_exit = serve.stop();
+    let serve_exit = serve::stop(&mut serve);
     progress.say(&format!("pinbridge {serve_exit}"));
     let mut record = outcome?;
     let json = record.json.as_object_mut().expect("an object");
@@ -655,7 +655,7 @@ fn drive_load(
                 shared.ended.load(Ordering::Relaxed),
             ),
             Running::Sipp(s) => {
-                if s.proc.exited().is_some() {
+                if s.sipp.proc.exited().is_some() {
                     // SIPp gave up on the scenario or ended every call: nothing to wait for.
                     return Some(s.keyed());
                 }
@@ -666,7 +666,7 @@ fn drive_load(
         (keyed + ended >= calls).then_some(keyed)
     });
     if let Running::Sipp(s) = &mut running
-        && let Some(status) = s.proc.exited()
+        && let Some(status) = s.sipp.proc.exited()
     {
         return Err(Error::new(format!(
             "SIPp ended ({status}) before the measurement: {}",
@@ -738,8 +738,8 @@ fn drive_load(
             .map(|k| answered[k * answered.len() / sample.max(1)].1)
             .collect();
         sipp_heard = sipp::capture_audio(
-            &s.dir,
-            s.media_port,
+            &s.sipp.dir,
+            s.sipp.media_port,
             &ports,
             config.audio_check,
             plan.load_core,
@@ -766,9 +766,9 @@ fn drive_load(
         }
         Running::Sipp(mut s) => {
             s.hang_up(&s.answered(), config.ramp_rate)?;
-            let exit = s.proc.wait_exit(hang_up_timeout);
+            let exit = s.sipp.proc.wait_exit(hang_up_timeout);
             if exit.is_none() {
-                s.proc.stop(Duration::from_secs(5));
+                s.sipp.proc.stop(Duration::from_secs(5));
             }
             sipp_outcomes(&s, exit, sipp_heard, config.audio_check.as_secs_f64())
         }
@@ -850,7 +850,7 @@ fn drive_setup(
         generator_cpu = generator_cpu.max(running.cpu());
         let done = match &mut running {
             Running::Native { shared, .. } => shared.ended.load(Ordering::Relaxed) >= calls,
-            Running::Sipp(s) => s.proc.exited().is_some(),
+            Running::Sipp(s) => s.sipp.proc.exited().is_some(),
         };
         if done || Instant::now() >= deadline {
             break;
@@ -872,9 +872,9 @@ fn drive_setup(
             native_outcomes(report, &shared, (b.at - a.at).as_secs_f64())
         }
         Running::Sipp(mut s) => {
-            let exit = s.proc.wait_exit(Duration::from_secs(10));
+            let exit = s.sipp.proc.wait_exit(Duration::from_secs(10));
             if exit.is_none() {
-                s.proc.stop(Duration::from_secs(5));
+                s.sipp.proc.stop(Duration::from_secs(5));
             }
             sipp_outcomes(&s, exit, Vec::new(), 0.0)
         }

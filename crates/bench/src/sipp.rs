@@ -11,16 +11,15 @@
 //! because SIPp does not keep what it receives.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use pinbridge_testkit::pcap::{Capture, CaptureOptions};
+use pinbridge_testkit::sipp::{Sipp, SippOptions};
 
 use crate::Error;
 use crate::audio::{EnergyTable, Heard};
-use crate::process::Proc;
 
 /// How SIPp places the calls.
 #[derive(Debug, Clone)]
@@ -53,10 +52,7 @@ pub struct SippConfig {
 
 /// A running SIPp.
 pub struct SippRun {
-    pub proc: Proc,
-    pub dir: PathBuf,
-    pub sip_port: u16,
-    pub media_port: u16,
+    pub sipp: Sipp,
     pub calls: usize,
 }
 
@@ -86,58 +82,35 @@ impl SippRun {
         // SIPp takes a whole number of calls per period: the rate in calls per 10 s.
         let per_10s = (config.rate * 10.0).round().max(1.0) as u64;
         let calls = config.conference_ids.len();
-        let mut cmd = crate::process::command("sipp", config.core);
-        cmd.current_dir(dir)
-            .args(["-sf", "caller.xml", "-inf", "callers.csv"])
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
-            .args(["-p", &config.sip_port.to_string()])
-            .args(["-mp", &config.media_port.to_string()])
-            .args(["-s", &config.service, "-t", "u1", "-nostdin"])
-            .args(["-r", &per_10s.to_string(), "-rp", "10000"])
-            .args(["-m", &calls.to_string(), "-l", &calls.to_string()])
-            .args(["-trace_stat", "-stf", "stats.csv", "-fd", "1"])
-            .args(["-trace_err", "-error_file", "errors.txt"])
-            .args(["-trace_logs", "-log_file", "log.txt"])
-            .args(["-timeout", &format!("{}s", config.timeout.as_secs().max(1))])
-            .args(["-timeout_error"])
-            .arg(config.target.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.join("stderr.txt"))
-                    .map_err(|e| io("create stderr.txt", e))?,
-            ));
-        let proc = Proc::spawn("sipp", cmd)?;
-        Ok(SippRun {
-            proc,
-            dir: dir.clone(),
-            sip_port: config.sip_port,
-            media_port: config.media_port,
-            calls,
-        })
+        let options = SippOptions {
+            target: Some(config.target.to_string()),
+            core: config.core,
+            ..SippOptions::new("caller.xml", config.sip_port, config.media_port)
+        }
+        .args(["-inf", "callers.csv", "-s", &config.service])
+        .args(["-r", &per_10s.to_string(), "-rp", "10000"])
+        .args(["-m", &calls.to_string(), "-l", &calls.to_string()])
+        .args(["-trace_stat", "-stf", "stats.csv", "-fd", "1"])
+        .args(["-timeout", &format!("{}s", config.timeout.as_secs().max(1))])
+        .args(["-timeout_error"]);
+        let sipp = Sipp::spawn("sipp", dir, &options)?;
+        Ok(SippRun { sipp, calls })
     }
 
     pub fn pid(&self) -> u32 {
-        self.proc.pid()
+        self.sipp.pid()
     }
 
     fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+        self.sipp.file(name)
     }
 
     /// The calls answered so far: (Call-ID, pinbridge's RTP port), in answer order.
     pub fn answered(&self) -> Vec<(String, u16)> {
-        self.file("log.txt")
-            .lines()
-            .filter(|l| l.contains("answered call-id="))
-            .filter_map(|l| {
-                let field = |key: &str| {
-                    l.split_whitespace()
-                        .find_map(|w| w.strip_prefix(key))
-                        .map(str::to_owned)
-                };
-                Some((field("call-id=")?, field("rtp-port=")?.parse().ok()?))
-            })
+        self.sipp
+            .answers()
+            .into_iter()
+            .map(|a| (a.call_id, a.rtp_port))
             .collect()
     }
 
@@ -164,23 +137,17 @@ impl SippRun {
     /// The last line of SIPp's statistics file, by column (the cumulative `(C)` counters
     /// among them).
     pub fn stats(&self) -> BTreeMap<String, String> {
-        parse_stats(&self.file("stats.csv"))
+        self.sipp.stats()
     }
 
     /// A cumulative counter of the statistics, e.g. `SuccessfulCall`.
     pub fn counter(stats: &BTreeMap<String, String>, name: &str) -> u64 {
-        stats
-            .get(&format!("{name}(C)"))
-            .or_else(|| stats.get(name))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        Sipp::counter(stats, name)
     }
 
     /// What SIPp wrote about errors, for the report.
     pub fn errors(&self) -> String {
-        let mut text = self.file("errors.txt");
-        text.push_str(&self.file("stderr.txt"));
-        text
+        self.sipp.errors()
     }
 
     /// Tells every answered call to hang up, `rate` calls per second: a NOTIFY with the
@@ -205,28 +172,12 @@ impl SippRun {
                  CSeq: 1 NOTIFY\r\n\
                  Max-Forwards: 70\r\n\
                  Content-Length: 0\r\n\r\n",
-                sp = self.sip_port,
+                sp = self.sipp.sip_port,
             );
-            let _ = socket.send_to(request.as_bytes(), ("127.0.0.1", self.sip_port));
+            let _ = socket.send_to(request.as_bytes(), ("127.0.0.1", self.sipp.sip_port));
         }
         Ok(())
     }
-}
-
-fn parse_stats(text: &str) -> BTreeMap<String, String> {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else {
-        return BTreeMap::new();
-    };
-    let Some(last) = lines.next_back() else {
-        return BTreeMap::new();
-    };
-    header
-        .split(';')
-        .zip(last.split(';'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .filter(|(k, _)| !k.is_empty())
-        .collect()
 }
 
 /// How long SIPp's `play_dtmf` takes for `keys`: 400 ms of filler packets, then 400 ms a
@@ -253,46 +204,18 @@ pub fn capture_audio(
         "udp and dst port {media_port} and ({})",
         sources.join(" or ")
     );
-    let mut cmd = crate::process::command("tcpdump", core);
-    cmd.args(["-i", "lo", "-n", "-U", "-s", "256", "-B", "16384", "-w"])
-        .arg(&path)
-        .arg(&filter)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut tcpdump = Proc::spawn("tcpdump", cmd)?;
-    let stderr = tcpdump.take_stderr().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut said = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("listening on") => break,
-            Ok(line) => said.push(line),
-            Err(_) => {
-                return Err(Error::new(format!(
-                    "tcpdump did not start capturing (it needs CAP_NET_RAW): {said:?}"
-                )));
-            }
-        }
-    }
+    let options = CaptureOptions {
+        snaplen: Some(256),
+        buffer_kib: Some(16384),
+        core,
+    };
+    let capture = Capture::try_start(&path, &filter, &options)?;
     std::thread::sleep(length);
-    signal_and_wait(&mut tcpdump);
-    let bytes =
-        std::fs::read(&path).map_err(|e| Error::new(format!("read {}: {e}", path.display())))?;
+    let datagrams = capture.finish()?;
     let table = EnergyTable::default();
     let mut heard: BTreeMap<u16, Heard> = ports.iter().map(|&p| (p, Heard::default())).collect();
-    for d in crate::pcap::udp_datagrams(&bytes) {
-        let Some(h) = heard.get_mut(&d.src_port) else {
+    for d in datagrams {
+        let Some(h) = heard.get_mut(&d.src.port()) else {
             continue;
         };
         if let Ok(packet) = pinbridge_media::RtpPacket::parse(&d.payload)
@@ -302,28 +225,4 @@ pub fn capture_audio(
         }
     }
     Ok(heard.into_iter().collect())
-}
-
-/// tcpdump writes out what it holds on SIGINT.
-fn signal_and_wait(proc: &mut Proc) {
-    crate::process::signal(proc.pid(), libc::SIGINT);
-    if proc.wait_exit(Duration::from_secs(10)).is_none() {
-        proc.stop(Duration::from_secs(5));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn last_line_of_the_statistics() {
-        let text = "StartTime;TotalCallCreated;SuccessfulCall(C);FailedCall(C);\n\
-                    t0;5;0;0;\n\
-                    t1;20;18;2;\n";
-        let stats = parse_stats(text);
-        assert_eq!(SippRun::counter(&stats, "SuccessfulCall"), 18);
-        assert_eq!(SippRun::counter(&stats, "FailedCall"), 2);
-        assert_eq!(SippRun::counter(&stats, "TotalCallCreated"), 20);
-    }
 }

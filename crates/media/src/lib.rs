@@ -1,20 +1,22 @@
 //! Sans-IO media core of pinbridge: RTP and RTCP, G.711, the jitter buffer, DTMF
 //! (RFC 4733 events and in-band tones), the conference mixer, prompt and music players,
-//! WAV decoding of the committed assets, and pure audio analysis helpers for tests.
+//! WAV decoding of the committed assets, and (with the `analysis` feature) pure audio
+//! analysis helpers for tests and the load harness.
 //!
 //! Frames go in and frames come out. Time is always an argument (`now`): nothing in this
-//! crate reads the clock, opens a socket, spawns a task or touches a file. The driver in
-//! the server crate owns those and calls into the types here once per packet and once
-//! per 20 ms tick.
+//! crate reads the clock, opens a socket, spawns a task or touches a file. The dial-in
+//! driver owns those and calls into the types here once per packet and once per 20 ms
+//! tick.
 //!
 //! The audio format everywhere is 8 kHz mono signed 16-bit PCM, handled in frames of
 //! 20 ms ([`FRAME_SAMPLES`] samples, the [`Frame`] type).
 //!
 //! # How the drivers use it
 //!
-//! A **call task** owns, per call: a [`JitterBuffer`], a [`TelephoneEventReceiver`], a
-//! [`ReceiverStats`], an [`RtpSender`], a [`PromptPlayer`] and, for phones that send no
-//! telephone-events, an [`InbandDetector`].
+//! The driver runs every call and every room on one engine thread. Per call it keeps a
+//! [`JitterBuffer`], a [`TelephoneEventReceiver`], a [`ReceiverStats`], an
+//! [`RtpSender`], a [`PromptPlayer`] and, for phones that send no telephone-events, an
+//! [`InbandDetector`].
 //! - On each datagram: [`RtpPacket::parse`]; record it in [`ReceiverStats::record`]; if
 //!   its payload type is the negotiated telephone-event, give it to
 //!   [`TelephoneEventReceiver::push`] (a returned digit goes to the caller flow), else to
@@ -29,7 +31,7 @@
 //!   [`TelephoneEventReceiver::poll_timeout`], and build RTCP every few seconds with
 //!   [`rtcp::CompoundBuilder`] from [`ReceiverStats::report`] and the sender's counters.
 //!
-//! A **room ticker** owns a [`Mixer`] (participants added with [`Mixer::add`] when
+//! Per room it keeps a [`Mixer`] (participants added with [`Mixer::add`] when
 //! admitted, never while in the lobby) and, per node, one [`MusicOnHold`]. Every 20 ms:
 //! each call's frame goes in with [`Mixer::set_input`]; [`Mixer::mix`] runs once; then
 //! [`Mixer::output`] says per participant either [`MixOutput::Shared`] (the same bytes
@@ -40,8 +42,10 @@
 
 #![warn(missing_docs)]
 
+#[cfg(any(test, feature = "analysis"))]
 pub mod analysis;
 pub mod dtmf;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod g711;
 pub mod jitter;

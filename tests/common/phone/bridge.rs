@@ -28,12 +28,17 @@ pub struct Bridge {
 /// A store with Alice enabled and name recording off, and `serve` on it with `extra`
 /// flags (e.g. `--trunk-allow`; loopback is allowed unless a test says otherwise).
 pub fn start(extra: &[&str]) -> Bridge {
+    start_with_rtp_ports(extra, RTP_PORTS)
+}
+
+/// [`start`] with `rtp_ports` RTP ports (an even number: `rtp_ports / 2` calls at once).
+pub fn start_with_rtp_ports(extra: &[&str], rtp_ports: u16) -> Bridge {
     let store = super::super::sqlite();
     store.with_alice();
     let pin = store.enable(ALICE);
     store.ok(&["tenant", "set", "--enable-name-recording", "false"]);
-    let rtp_low = free_port_block(RTP_PORTS);
-    let rtp_high = rtp_low + RTP_PORTS - 1;
+    let rtp_low = free_port_block(rtp_ports);
+    let rtp_high = rtp_low + rtp_ports - 1;
     let range = format!("{rtp_low}-{rtp_high}");
     let mut args = vec![
         "--sip-udp",
@@ -42,23 +47,16 @@ pub fn start(extra: &[&str]) -> Bridge {
         "127.0.0.1:0",
         "--rtp-ports",
         &range,
-        rtp_timeout_flag(),
+        "--rtp-timeout",
         "120",
     ];
     if !extra.contains(&"--trunk-allow") {
         args.extend(["--trunk-allow", "127.0.0.1/32"]);
     }
     args.extend_from_slice(extra);
-    let mut serve = store.serve(&args);
-    let line = serve.wait_for_line("sip listening on", Duration::from_secs(30));
-    let field = |prefix: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in {line:?}"))
-            .to_owned()
-    };
-    let sip_udp = field("udp:");
-    let sip_tcp = field("tcp:");
+    let serve = store.serve(&args);
+    let sip_udp = serve.sip_udp.to_string();
+    let sip_tcp = serve.sip_tcp.to_string();
     Bridge {
         store,
         serve,
@@ -68,19 +66,6 @@ pub fn start(extra: &[&str]) -> Bridge {
         rtp_high,
         pin,
         number: TOLL,
-    }
-}
-
-/// The name of serve's no-RTP hang-up flag.
-fn rtp_timeout_flag() -> &'static str {
-    let help = std::process::Command::new(super::super::BIN)
-        .args(["serve", "--help"])
-        .output()
-        .expect("pinbridge serve --help");
-    if String::from_utf8_lossy(&help.stdout).contains("--rtp-timeout-seconds") {
-        "--rtp-timeout-seconds"
-    } else {
-        "--rtp-timeout"
     }
 }
 
@@ -300,15 +285,6 @@ pub fn organiser_starts_the_meeting(method: KeyMethod) {
 impl Bridge {
     /// A value of `/metrics` (Prometheus text), e.g. `pinbridge_active_calls`.
     pub fn metric(&self, name: &str) -> f64 {
-        let (status, body) = super::super::http_get(&self.serve.http, "/metrics");
-        assert_eq!(status, 200, "/metrics: {body}");
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| {
-                let (key, value) = l.rsplit_once(' ')?;
-                (key == name || key.starts_with(&format!("{name}{{")))
-                    .then(|| value.parse().ok())?
-            })
-            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
+        self.serve.metric(name)
     }
 }

@@ -1,0 +1,26 @@
+//! The dial-in tests: `pinbridge serve` answering real phones (SIPp, baresip, a scripted
+//! SIP/RTP phone) on loopback, what they hear checked with `pinbridge-media`'s analysis.
+//!
+//! One module per behaviour; they share the helpers of `tests/common/` and the test kit.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod anonymous_start;
+mod bye;
+mod cancel;
+mod garbage_and_malformed;
+mod greeting;
+mod harness_loopback;
+mod lobby_bypass;
+mod lobby_hold_music_admit;
+mod organiser_info;
+mod organiser_joins_running_meeting;
+mod organiser_rfc4733;
+mod organiser_tcp;
+mod retransmitted_invite;
+mod rtp_latching;
+mod smoke;
+mod trunk_allow;
+mod wrong_conference_id;
+mod wrong_pin;
