@@ -8,9 +8,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{Meeting, Sim};
-use pinbridge_bridge::{Channel, Command, Config, LiveUpdate, PinCheck};
+use pinbridge_bridge::{CallId, Channel, Command, Config, LiveUpdate, PinCheck};
 use pinbridge_media::analysis::{goertzel_power, locate, locate_looping, mean_power};
 use pinbridge_media::{Codec, FRAME_SAMPLES, RtpSender};
+
+/// A meeting whose callers skip the lobby once it has started.
+const BYPASS: Meeting = Meeting {
+    anonymous_start: false,
+    bypass_lobby: true,
+    lobby_wait: Duration::from_secs(15 * 60),
+    announcements: false,
+};
 
 const A: f64 = 600.0;
 const B: f64 = 1000.0;
@@ -84,10 +92,7 @@ fn callers_wait_for_the_organiser_and_star_21_admits_them_then_everyone_hears_th
 
 #[test]
 fn a_caller_of_a_started_meeting_with_bypass_joins_directly() {
-    let mut sim = Sim::new(Meeting {
-        bypass_lobby: true,
-        ..Meeting::default()
-    });
+    let mut sim = Sim::new(BYPASS);
     let a = sim.organiser(Some(A));
     let b = sim.caller(Some(B));
     assert_eq!(sim.counts(), (2, 0));
@@ -114,10 +119,7 @@ fn star_21_from_a_caller_who_is_not_the_organiser_admits_nobody() {
 
 #[test]
 fn star_6_mutes_a_caller_for_everyone_and_again_unmutes() {
-    let mut sim = Sim::new(Meeting {
-        bypass_lobby: true,
-        ..Meeting::default()
-    });
+    let mut sim = Sim::new(BYPASS);
     let a = sim.organiser(Some(A));
     let b = sim.caller(Some(B));
     sim.run(Duration::from_secs(2));
@@ -133,10 +135,7 @@ fn star_6_mutes_a_caller_for_everyone_and_again_unmutes() {
 
 #[test]
 fn a_caller_who_leaves_is_released_and_the_last_one_closes_the_meeting() {
-    let mut sim = Sim::new(Meeting {
-        bypass_lobby: true,
-        ..Meeting::default()
-    });
+    let mut sim = Sim::new(BYPASS);
     let a = sim.organiser(Some(A));
     let b = sim.caller(Some(B));
     sim.hang_up(b);
@@ -236,13 +235,7 @@ fn a_call_whose_rtp_stops_is_hung_up_after_the_rtp_timeout() {
         rtp_timeout: Duration::from_secs(20),
         ..Config::default()
     };
-    let mut sim = Sim::with_config(
-        Meeting {
-            bypass_lobby: true,
-            ..Meeting::default()
-        },
-        config,
-    );
+    let mut sim = Sim::with_config(BYPASS, config);
     let a = sim.organiser(Some(A));
     sim.phones.get_mut(&a).unwrap().quiet = true;
     sim.run(Duration::from_secs(15));
@@ -254,10 +247,7 @@ fn a_call_whose_rtp_stops_is_hung_up_after_the_rtp_timeout() {
 
 #[test]
 fn rtp_from_another_source_neither_redirects_a_call_nor_is_heard() {
-    let mut sim = Sim::new(Meeting {
-        bypass_lobby: true,
-        ..Meeting::default()
-    });
+    let mut sim = Sim::new(BYPASS);
     let a = sim.organiser(Some(A));
     let b = sim.caller(None);
     let caller = sim.phones[&b].address;
@@ -265,19 +255,11 @@ fn rtp_from_another_source_neither_redirects_a_call_nor_is_heard() {
     let attacker: SocketAddr = "198.51.100.7:4444".parse().unwrap();
     // The attacker streams a loud tone to the caller's port, with the caller's SSRC
     // guessed wrong and then right, for ten seconds.
-    let mut sender = RtpSender::new(0xdead, 0, 7, 0);
-    let mut guessed = RtpSender::new(0x1000 + b.0 as u32, 0, 9000, 0);
-    let tone = tone_payload(E);
-    for _ in 0..500 {
-        for s in [&mut sender, &mut guessed] {
-            let mut buf = [0u8; 256];
-            let len = s
-                .write_packet(&tone, FRAME_SAMPLES as u32, &mut buf)
-                .unwrap();
-            sim.inject(b, Channel::Rtp, attacker, &buf[..len]);
-        }
-        sim.run(Duration::from_millis(20));
-    }
+    let mut senders = [
+        RtpSender::new(0xdead, 0, 7, 0),
+        RtpSender::new(0x1000 + b.0 as u32, 0, 9000, 0),
+    ];
+    stream_from(&mut sim, b, attacker, &mut senders, E, 500);
     assert_eq!(
         sim.bridge.rtp_destination(b),
         Some(caller),
@@ -293,25 +275,14 @@ fn rtp_from_another_source_neither_redirects_a_call_nor_is_heard() {
 
 #[test]
 fn a_new_ssrc_from_a_new_source_takes_over_after_probation_and_is_heard() {
-    let mut sim = Sim::new(Meeting {
-        bypass_lobby: true,
-        ..Meeting::default()
-    });
+    let mut sim = Sim::new(BYPASS);
     let a = sim.organiser(Some(A));
     let b = sim.caller(None);
     // The caller's gateway moves: the old stream stops, a new one starts elsewhere.
     sim.phones.get_mut(&b).unwrap().quiet = true;
     let moved: SocketAddr = "192.0.2.99:30000".parse().unwrap();
-    let mut sender = RtpSender::new(0xbeef, 0, 1, 0);
-    let tone = tone_payload(E);
-    for _ in 0..150 {
-        let mut buf = [0u8; 256];
-        let len = sender
-            .write_packet(&tone, FRAME_SAMPLES as u32, &mut buf)
-            .unwrap();
-        sim.inject(b, Channel::Rtp, moved, &buf[..len]);
-        sim.run(Duration::from_millis(20));
-    }
+    let mut senders = [RtpSender::new(0xbeef, 0, 1, 0)];
+    stream_from(&mut sim, b, moved, &mut senders, E, 150);
     assert_eq!(sim.bridge.rtp_destination(b), Some(moved));
     assert!(sim.hears(a, E), "the moved stream is not mixed");
     assert_eq!(sim.bridge.take_counters().rtp_source_moves, 1);
@@ -342,10 +313,7 @@ fn rtcp_from_another_source_is_ignored() {
 
 #[test]
 fn a_meeting_of_five_runs_ten_minutes_in_virtual_time() {
-    let mut sim = Sim::new(Meeting {
-        bypass_lobby: true,
-        ..Meeting::default()
-    });
+    let mut sim = Sim::new(BYPASS);
     let a = sim.organiser(Some(A));
     let others: Vec<_> = [B, C, D, E]
         .iter()
@@ -367,10 +335,7 @@ fn a_meeting_of_five_runs_ten_minutes_in_virtual_time() {
 
 #[test]
 fn a_reinvite_to_another_codec_is_sent_and_mixed_in_it() {
-    let mut sim = Sim::new(Meeting {
-        bypass_lobby: true,
-        ..Meeting::default()
-    });
+    let mut sim = Sim::new(BYPASS);
     let a = sim.organiser(Some(A));
     let b = sim.caller(Some(B));
     sim.run(Duration::from_secs(2));
@@ -423,10 +388,7 @@ fn the_greeting_and_the_hold_music_reach_the_caller_as_recorded() {
 
 #[test]
 fn keys_pressed_in_band_act_and_nobody_hears_them() {
-    let mut sim = Sim::new(Meeting {
-        bypass_lobby: true,
-        ..Meeting::default()
-    });
+    let mut sim = Sim::new(BYPASS);
     let a = sim.organiser(None);
     let b = sim.dial_with(None, None);
     sim.run(Duration::from_millis(400));
@@ -454,6 +416,29 @@ fn keys_pressed_in_band_act_and_nobody_hears_them() {
     for hz in [941.0, 1209.0, 770.0, 1477.0] {
         let power = goertzel_power(window, hz);
         assert!(power < 5.0e3, "the organiser heard {hz} Hz ({power:.0})");
+    }
+}
+
+/// `packets` RTP packets of a tone at `hz` from `source` to a call's RTP port, one per
+/// 20 ms of virtual time, from each of `senders` in turn.
+fn stream_from(
+    sim: &mut Sim,
+    call: CallId,
+    source: SocketAddr,
+    senders: &mut [RtpSender],
+    hz: f64,
+    packets: usize,
+) {
+    let tone = tone_payload(hz);
+    for _ in 0..packets {
+        for sender in senders.iter_mut() {
+            let mut buf = [0u8; 256];
+            let len = sender
+                .write_packet(&tone, FRAME_SAMPLES as u32, &mut buf)
+                .unwrap();
+            sim.inject(call, Channel::Rtp, source, &buf[..len]);
+        }
+        sim.run(Duration::from_millis(20));
     }
 }
 
