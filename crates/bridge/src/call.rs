@@ -9,6 +9,7 @@ use pinbridge_ivr::{Call as Flow, PromptId};
 use pinbridge_media::jitter::PushOutcome;
 use pinbridge_media::mixer::limit;
 use pinbridge_media::rtcp;
+use pinbridge_media::rtp::SequenceCheck;
 use pinbridge_media::{
     Codec, FRAME_SAMPLES, Frame, InbandDetector, JitterBuffer, MixOutput, Mixer, MusicOnHold,
     PlayerState, PromptPlayer, ReceiverStats, RtpPacket, RtpSender, SILENT_FRAME,
@@ -97,6 +98,15 @@ impl CallState {
     }
 
     /// Takes one RTP datagram; returns the key it carried, if it began one.
+    ///
+    /// Sequence numbers are judged as RFC 3550 appendix A.1 asks, for audio in the
+    /// call's statistics and for telephone-events in their receiver: a new source is
+    /// believed after two packets in sequence, and a large jump only when the packet
+    /// after it follows on, which restarts the sequence (and the jitter buffer, as the
+    /// timestamps may have jumped with it). Packets not believed yet are not played.
+    /// Telephone-events count in the call's statistics when they share the audio's SSRC
+    /// (RFC 4733); a player of captured events (SIPp's `play_pcap_audio`) sends them on
+    /// an SSRC of their own beside the audio, and they are left out of its statistics.
     pub fn receive_rtp(
         &mut self,
         source: SocketAddr,
@@ -123,13 +133,21 @@ impl CallState {
         counters.rtp_packets_received += 1;
         self.last_rtp = now;
         if Some(packet.payload_type) == self.media.telephone_event {
-            self.stats.record_event(&packet);
+            if self.stats.ssrc().is_none_or(|ssrc| ssrc == packet.ssrc) {
+                self.stats.record_event(&packet);
+            }
             return match self.events.push(&packet, now) {
                 Ok(Some(digit)) => Some(digit.as_char()),
                 _ => None,
             };
         }
-        self.stats.record(&packet, now);
+        let check = self.stats.record(&packet, now);
+        if !check.is_usable() {
+            return None;
+        }
+        if check == SequenceCheck::Restarted {
+            self.jitter.restart();
+        }
         if self.listens() && self.jitter.push(&packet, now) == PushOutcome::Late {
             counters.rtp_packets_late += 1;
         }

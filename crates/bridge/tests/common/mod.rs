@@ -545,3 +545,97 @@ impl Sim {
         self.bridge.meeting(&id).is_some_and(|m| m.is_started())
     }
 }
+
+/// Where SIPp (Debian `sip-tester`) keeps its captures of RFC 4733 keys, one per digit.
+pub const STOCK_CAPTURES: &str = "/usr/share/sip-tester";
+
+/// The RTP packets of one of SIPp's stock captures of a key (`dtmf_2833_<digit>.pcap`),
+/// in the order they were captured. The captures are libpcap files of Ethernet, IPv4
+/// and UDP frames.
+pub fn stock_capture(digit: char) -> Vec<Vec<u8>> {
+    let path = format!("{STOCK_CAPTURES}/dtmf_2833_{digit}.pcap");
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (apt-get install -y sip-tester)"));
+    udp_payloads(&bytes)
+}
+
+/// The UDP payloads of a libpcap file of Ethernet frames carrying IPv4.
+pub fn udp_payloads(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let header: [u8; 4] = bytes[..4].try_into().unwrap();
+    let u32_at = |at: usize| {
+        let word: [u8; 4] = bytes[at..at + 4].try_into().unwrap();
+        match header {
+            [0xd4, 0xc3, 0xb2, 0xa1] => u32::from_le_bytes(word),
+            [0xa1, 0xb2, 0xc3, 0xd4] => u32::from_be_bytes(word),
+            other => panic!("not a libpcap file (magic {other:02x?})"),
+        }
+    };
+    assert_eq!(u32_at(20), 1, "the capture is not of Ethernet frames");
+    let mut payloads = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let length = u32_at(at + 8) as usize;
+        let frame = &bytes[at + 16..at + 16 + length];
+        at += 16 + length;
+        assert_eq!(frame[12..14], [0x08, 0x00], "a frame that is not IPv4");
+        let ip = &frame[14..];
+        assert_eq!(ip[9], 17, "a packet that is not UDP");
+        let udp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+        let udp_length = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+        payloads.push(udp[8..udp_length].to_vec());
+    }
+    payloads
+}
+
+impl Sim {
+    /// Keys typed as SIPp's `play_pcap_audio` of the stock captures plays them: each
+    /// digit's capture as it was recorded (its own sequence numbers and timestamps, its
+    /// own SSRC), one packet every 20 ms and the three end packets together, while the
+    /// phone's audio stream goes on. `*` and `#` have no stock capture: they are played
+    /// as the captures of `0` and `5` with the event code changed, whose sequence numbers
+    /// and timestamps jump as far from their neighbours as the stock digits' do.
+    pub fn stock_capture_keys(&mut self, id: CallId, keys: &str) {
+        for key in keys.chars() {
+            let (capture, code) = match key {
+                '0'..='9' => (key, None),
+                '*' => ('0', Some(10)),
+                '#' => ('5', Some(11)),
+                other => panic!("no capture for {other:?}"),
+            };
+            let packets = stock_capture(capture);
+            for (i, mut packet) in packets.into_iter().enumerate() {
+                if let Some(code) = code {
+                    packet[12] = code;
+                }
+                self.phones.get_mut(&id).unwrap().queued.push_back(packet);
+                // The first seven packets are 20 ms apart; the three end packets follow
+                // the seventh at once.
+                if i < 7 {
+                    self.run(Duration::from_millis(20));
+                }
+            }
+            self.run(Duration::from_millis(200));
+        }
+    }
+
+    /// The phone's stream jumps: its next packet's sequence number and timestamp are
+    /// `sequence` and `timestamp` further on (wrapping, so a large step is a step back)
+    /// than they would have been, and the SSRC stays, as a gateway restarting its stream
+    /// sends.
+    pub fn jump_stream(&mut self, id: CallId, sequence: u16, timestamp: u32) {
+        let phone = self.phones.get_mut(&id).unwrap();
+        let ssrc = phone.sender.ssrc();
+        let next_sequence = phone.sender.next_sequence().wrapping_add(sequence);
+        let next_timestamp = phone
+            .sender
+            .last_timestamp()
+            .wrapping_add(FRAME_SAMPLES as u32)
+            .wrapping_add(timestamp);
+        phone.sender = RtpSender::new(ssrc, 0, next_sequence, next_timestamp);
+    }
+
+    /// The phone's stream starts afresh with a new SSRC.
+    pub fn new_ssrc(&mut self, id: CallId, ssrc: u32, sequence: u16, timestamp: u32) {
+        self.phones.get_mut(&id).unwrap().sender = RtpSender::new(ssrc, 0, sequence, timestamp);
+    }
+}

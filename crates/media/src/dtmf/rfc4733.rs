@@ -3,14 +3,10 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::DtmfDigit;
-use crate::rtp::RtpPacket;
+use crate::rtp::{RtpPacket, SequenceTracker};
 
 /// How long an event without packets stays active before it is taken as ended.
 pub const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// How far back (in timestamp units) a packet counts as a late packet of an older event
-/// rather than a new event after a timestamp reset: ten seconds at 8 kHz.
-const LATE_WINDOW: u32 = 80_000;
 
 /// Durations from which a new timestamp may be the next segment of a long event
 /// (RFC 4733 §2.5.1.3: the duration field would overflow).
@@ -79,14 +75,19 @@ struct CurrentEvent {
 
 /// Turns a stream of RFC 4733 packets into keypresses.
 ///
-/// A key counts once, when its event begins: the first packet with a new RTP timestamp.
-/// Repeated packets of the same event (updates, duplicates, the three retransmitted end
-/// packets, a key held for seconds) add nothing. A missing end packet does not stall
-/// anything: the next event has a new timestamp and counts, and [`EVENT_TIMEOUT`] after
-/// its last packet an event is taken as ended.
+/// The packets' sequence numbers are checked as RFC 3550 appendix A.1 asks: a new
+/// source (or SSRC) is believed after two packets in sequence, and after a large jump
+/// forwards or backwards the sequence starts afresh once two packets follow on. A key
+/// counts once, when its event begins: the first packet, newest in the sequence, with a
+/// new RTP timestamp, wherever that timestamp lies (the stock captures of SIPp jump back
+/// and forth from one key to the next). Repeated packets of the same event (updates,
+/// duplicates, the three retransmitted end packets, a key held for seconds) add nothing,
+/// and a reordered packet of an earlier event is ignored. A missing end packet does not
+/// stall anything: the next event has a new timestamp and counts, and [`EVENT_TIMEOUT`]
+/// after its last packet an event is taken as ended.
 #[derive(Debug, Clone, Default)]
 pub struct TelephoneEventReceiver {
-    ssrc: Option<u32>,
+    sequence: SequenceTracker,
     current: Option<CurrentEvent>,
 }
 
@@ -103,9 +104,12 @@ impl TelephoneEventReceiver {
         now: Instant,
     ) -> Result<Option<DtmfDigit>, TelephoneEventError> {
         let event = TelephoneEvent::parse(packet.payload)?;
-        if self.ssrc != Some(packet.ssrc) {
-            self.ssrc = Some(packet.ssrc);
+        if self.sequence.ssrc() != Some(packet.ssrc) {
             self.current = None;
+        }
+        let check = self.sequence.check(packet.ssrc, packet.sequence_number);
+        if !check.is_usable() {
+            return Ok(None);
         }
         self.handle_timeout(now);
         if let Some(current) = self.current.as_mut() {
@@ -117,8 +121,8 @@ impl TelephoneEventReceiver {
                 current.last_packet = now;
                 return Ok(None);
             }
-            if offset.wrapping_neg() <= LATE_WINDOW {
-                // A late packet of an earlier event.
+            if !check.is_newest() {
+                // A reordered or duplicated packet of an earlier event.
                 return Ok(None);
             }
             let next_segment = !current.ended
@@ -196,10 +200,23 @@ mod tests {
         }
 
         fn send(&mut self, at_ms: u64, timestamp: u32, marker: bool, event: TelephoneEvent) {
-            let payload = event.to_bytes();
-            let mut packet = RtpPacket::new(PT, self.seq, timestamp, 0x1111, &payload);
-            packet.marker = marker;
+            let seq = self.seq;
             self.seq = self.seq.wrapping_add(1);
+            self.send_numbered(seq, at_ms, timestamp, marker, event);
+        }
+
+        /// Sends a packet with the given sequence number (a late or jumping one).
+        fn send_numbered(
+            &mut self,
+            seq: u16,
+            at_ms: u64,
+            timestamp: u32,
+            marker: bool,
+            event: TelephoneEvent,
+        ) {
+            let payload = event.to_bytes();
+            let mut packet = RtpPacket::new(PT, seq, timestamp, 0x1111, &payload);
+            packet.marker = marker;
             let now = self.base + Duration::from_millis(at_ms);
             if let Some(digit) = self.receiver.push(&packet, now).unwrap() {
                 self.digits.push(digit);
@@ -349,15 +366,19 @@ mod tests {
     fn late_packets_of_an_earlier_event_are_ignored() {
         let mut phone = Phone::new();
         phone.press(DtmfDigit::D3, 0, 100, false);
-        phone.press(DtmfDigit::D4, 200, 100, true);
-        // A delayed end packet of the first key arrives after the second began.
-        let late_end = TelephoneEvent {
+        let end = TelephoneEvent {
             event: 3,
             end: true,
             volume: 10,
             duration: 800,
         };
-        phone.send(320, 0, false, late_end);
+        // The first key's end packets are numbered 2 to 4: the last is held up and
+        // arrives after the second key began.
+        phone.send(100, 0, false, end);
+        phone.send(100, 0, false, end);
+        phone.seq = 5;
+        phone.press(DtmfDigit::D4, 200, 100, true);
+        phone.send_numbered(4, 320, 0, false, end);
         assert_eq!(phone.digits, vec![DtmfDigit::D3, DtmfDigit::D4]);
     }
 
@@ -370,8 +391,13 @@ mod tests {
             volume: 10,
             duration: 400,
         };
-        phone.send(0, u32::MAX - 100, true, event);
-        phone.send(400, 3000, true, TelephoneEvent { event: 8, ..event });
+        for at_ms in [0, 50] {
+            phone.send(at_ms, u32::MAX - 100, at_ms == 0, event);
+        }
+        for at_ms in [400, 450] {
+            let next = TelephoneEvent { event: 8, ..event };
+            phone.send(at_ms, 3000, at_ms == 400, next);
+        }
         assert_eq!(phone.digits, vec![DtmfDigit::D7, DtmfDigit::D8]);
     }
 
