@@ -661,6 +661,52 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_stepping_back_with_the_sequence_going_on_resynchronises_at_once() {
+        let mut harness = Harness::new(0, 0);
+        let mut out = run(&mut harness, &in_order(10), 10);
+        // From frame 10 on the timestamps are 300 ms earlier; the sequence goes on.
+        let back = 0u32.wrapping_sub(2_400);
+        for tick in 10..20u32 {
+            let at = tick as u64 * 20;
+            let outcome = harness.push_with(tick, at, SSRC, back);
+            let expected = if tick == 10 {
+                PushOutcome::Resynchronised
+            } else {
+                PushOutcome::Stored
+            };
+            assert_eq!(outcome, expected, "frame {tick}");
+            out.push(harness.pop(at + 10));
+        }
+        assert_eq!(harness.buffer.counters().late, 0);
+        // The frames still buffered (the target delay's worth, 7 to 9) go with the old
+        // clock; the new one plays after the target delay.
+        let got: Vec<u32> = heard(&out).into_iter().flatten().collect();
+        assert_eq!(
+            got,
+            [(0..7).collect::<Vec<u32>>(), (10..17).collect()].concat()
+        );
+    }
+
+    #[test]
+    fn a_restart_takes_the_next_packet_as_a_new_start() {
+        let mut harness = Harness::new(0, 0);
+        run(&mut harness, &in_order(10), 10);
+        // A packet numbered far off and timed 200 ms back would be late...
+        let back = 0u32.wrapping_sub(1_600);
+        harness.seq0 = 40_000;
+        assert_eq!(harness.push_with(10, 200, SSRC, back), PushOutcome::Late);
+        // ...but once the sequence numbers say the source restarted, it starts afresh.
+        harness.buffer.restart();
+        assert_eq!(
+            harness.push_with(11, 220, SSRC, back),
+            PushOutcome::Resynchronised
+        );
+        assert_eq!(harness.push_with(12, 240, SSRC, back), PushOutcome::Stored);
+        let out: Vec<Playout> = (0..5).map(|i| harness.pop(230 + i * 20)).collect();
+        assert_eq!(heard(&out), vec![None, None, None, Some(11), Some(12)]);
+    }
+
+    #[test]
     fn a_codec_change_starts_afresh_and_plays_in_the_new_codec() {
         let mut buffer = JitterBuffer::default();
         let base = Instant::now();

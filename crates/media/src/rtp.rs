@@ -532,6 +532,17 @@ impl SequenceTracker {
         SequenceCheck::Valid
     }
 
+    /// Starts the sequence afresh at `seq`, as a confirmed jump does, for a receiver
+    /// with its own evidence that the source stepped back (nothing changes before a
+    /// source is tracked).
+    pub fn restart(&mut self, seq: u16) {
+        if self.ssrc.is_some() {
+            self.init_sequence(seq);
+            self.probation = 0;
+            self.received = 1;
+        }
+    }
+
     /// The source being tracked.
     pub fn ssrc(&self) -> Option<u32> {
         self.ssrc

@@ -8,6 +8,10 @@ use crate::rtp::{RtpPacket, SequenceTracker};
 /// How long an event without packets stays active before it is taken as ended.
 pub const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How many of the latest events' timestamps are remembered, to tell a reordered packet
+/// of one of them from a source that stepped back.
+const RECENT_EVENTS: usize = 4;
+
 /// Durations from which a new timestamp may be the next segment of a long event
 /// (RFC 4733 §2.5.1.3: the duration field would overflow).
 const LONG_EVENT_DURATION: u16 = 0xF000;
@@ -80,15 +84,25 @@ struct CurrentEvent {
 /// forwards or backwards the sequence starts afresh once two packets follow on. A key
 /// counts once, when its event begins: the first packet, newest in the sequence, with a
 /// new RTP timestamp, wherever that timestamp lies (the stock captures of SIPp jump back
-/// and forth from one key to the next). Repeated packets of the same event (updates,
-/// duplicates, the three retransmitted end packets, a key held for seconds) add nothing,
-/// and a reordered packet of an earlier event is ignored. A missing end packet does not
+/// and forth from one key to the next). A step back in sequence numbers too small to be
+/// a jump (up to 100) is a reordered packet, unless it carries a timestamp none of the
+/// latest events had and the packet after it follows on with the same timestamp: then
+/// the source stepped back, its sequence starts afresh there, and the event counts.
+/// Repeated packets of the same event (updates, duplicates, the three retransmitted end
+/// packets, a key held for seconds) add nothing, and a reordered packet of an earlier
+/// event is ignored. A missing end packet does not
 /// stall anything: the next event has a new timestamp and counts, and [`EVENT_TIMEOUT`]
 /// after its last packet an event is taken as ended.
 #[derive(Debug, Clone, Default)]
 pub struct TelephoneEventReceiver {
     sequence: SequenceTracker,
     current: Option<CurrentEvent>,
+    /// The timestamps of the latest events, newest at `recent_next - 1`.
+    recent: [Option<u32>; RECENT_EVENTS],
+    recent_next: usize,
+    /// A step back in sequence to a new timestamp, waiting for the packet after it:
+    /// (timestamp, the sequence number that would confirm it).
+    step_back: Option<(u32, u16)>,
 }
 
 impl TelephoneEventReceiver {
@@ -105,13 +119,31 @@ impl TelephoneEventReceiver {
     ) -> Result<Option<DtmfDigit>, TelephoneEventError> {
         let event = TelephoneEvent::parse(packet.payload)?;
         if self.sequence.ssrc() != Some(packet.ssrc) {
-            self.current = None;
+            *self = TelephoneEventReceiver::new();
         }
         let check = self.sequence.check(packet.ssrc, packet.sequence_number);
         if !check.is_usable() {
             return Ok(None);
         }
         self.handle_timeout(now);
+        let mut newest = check.is_newest();
+        let seen = |ts: u32| self.recent.contains(&Some(ts));
+        if !newest
+            && self
+                .current
+                .is_some_and(|c| c.timestamp != packet.timestamp)
+        {
+            if seen(packet.timestamp) {
+                return Ok(None);
+            }
+            let confirmed = self.step_back == Some((packet.timestamp, packet.sequence_number));
+            self.step_back = Some((packet.timestamp, packet.sequence_number.wrapping_add(1)));
+            if !confirmed {
+                return Ok(None);
+            }
+            self.sequence.restart(packet.sequence_number);
+            newest = true;
+        }
         if let Some(current) = self.current.as_mut() {
             let offset = packet.timestamp.wrapping_sub(current.timestamp);
             if offset == 0 {
@@ -121,7 +153,7 @@ impl TelephoneEventReceiver {
                 current.last_packet = now;
                 return Ok(None);
             }
-            if !check.is_newest() {
+            if !newest {
                 // A reordered or duplicated packet of an earlier event.
                 return Ok(None);
             }
@@ -148,6 +180,9 @@ impl TelephoneEventReceiver {
             ended: event.end,
             last_packet: now,
         });
+        self.step_back = None;
+        self.recent[self.recent_next] = Some(packet.timestamp);
+        self.recent_next = (self.recent_next + 1) % RECENT_EVENTS;
         Ok(event.digit())
     }
 
@@ -428,5 +463,51 @@ mod tests {
             duration: 1234,
         };
         assert_eq!(TelephoneEvent::parse(&event.to_bytes()), Ok(event));
+    }
+
+    #[test]
+    fn a_small_step_back_to_a_new_timestamp_counts_once_it_is_followed_on() {
+        let mut phone = Phone::new();
+        phone.seq = 8293;
+        phone.press(DtmfDigit::D9, 0, 160, true);
+        // The next key is numbered 47 back and timed earlier (SIPp's `8` after `9`).
+        phone.seq = 8253;
+        let event = TelephoneEvent {
+            event: 8,
+            end: false,
+            volume: 10,
+            duration: 160,
+        };
+        phone.send(400, 60_800, true, event);
+        assert_eq!(
+            phone.digits,
+            vec![DtmfDigit::D9],
+            "one packet is not enough"
+        );
+        phone.send(420, 60_800, false, event);
+        phone.press(DtmfDigit::D7, 800, 160, true);
+        assert_eq!(
+            phone.digits,
+            vec![DtmfDigit::D9, DtmfDigit::D8, DtmfDigit::D7]
+        );
+    }
+
+    #[test]
+    fn reordered_packets_of_a_recent_event_in_sequence_are_still_ignored() {
+        let mut phone = Phone::new();
+        phone.press(DtmfDigit::D3, 0, 100, false);
+        let end = TelephoneEvent {
+            event: 3,
+            end: true,
+            volume: 10,
+            duration: 800,
+        };
+        // The first key's two end packets (numbered 2 and 3) are both held up and
+        // arrive, in sequence, after the second key began.
+        phone.seq = 4;
+        phone.press(DtmfDigit::D4, 200, 100, true);
+        phone.send_numbered(2, 320, 0, false, end);
+        phone.send_numbered(3, 320, 0, false, end);
+        assert_eq!(phone.digits, vec![DtmfDigit::D3, DtmfDigit::D4]);
     }
 }
