@@ -134,14 +134,14 @@ impl CallState {
         self.last_rtp = now;
         if Some(packet.payload_type) == self.media.telephone_event {
             if self.stats.ssrc().is_none_or(|ssrc| ssrc == packet.ssrc) {
-                self.stats.record_event(&packet);
+                self.record_in_stats(&packet, None, counters);
             }
             return match self.events.push(&packet, now) {
                 Ok(Some(digit)) => Some(digit.as_char()),
                 _ => None,
             };
         }
-        let check = self.stats.record(&packet, now);
+        let check = self.record_in_stats(&packet, Some(now), counters);
         if !check.is_usable() {
             return None;
         }
@@ -152,6 +152,31 @@ impl CallState {
             counters.rtp_packets_late += 1;
         }
         None
+    }
+
+    /// Records a packet in the call's statistics: an audio packet with its arrival time,
+    /// an event without. When the statistics start a new sequence (the source restarted
+    /// or its SSRC changed), the old sequence's loss not reported yet goes to the
+    /// counters and the new sequence's is reported from zero.
+    fn record_in_stats(
+        &mut self,
+        packet: &RtpPacket<'_>,
+        arrival: Option<Instant>,
+        counters: &mut Counters,
+    ) -> SequenceCheck {
+        let lost_before = self.stats.cumulative_lost();
+        let source_before = self.stats.ssrc();
+        let check = match arrival {
+            Some(now) => self.stats.record(packet, now),
+            None => self.stats.record_event(packet),
+        };
+        if check == SequenceCheck::Restarted || source_before != self.stats.ssrc() {
+            if lost_before > self.reported_lost {
+                counters.rtp_packets_lost += (lost_before - self.reported_lost) as u64;
+            }
+            self.reported_lost = 0;
+        }
+        check
     }
 
     /// Takes one RTCP datagram: the caller's sender reports feed the round-trip fields
