@@ -90,14 +90,14 @@ struct CurrentEvent {
 /// the source stepped back, its sequence starts afresh there, and the event counts.
 /// Repeated packets of the same event (updates, duplicates, the three retransmitted end
 /// packets, a key held for seconds) add nothing, and a reordered packet of an earlier
-/// event is ignored. A missing end packet does not
-/// stall anything: the next event has a new timestamp and counts, and [`EVENT_TIMEOUT`]
-/// after its last packet an event is taken as ended.
+/// event is ignored. A missing end packet does not stall anything: the next event has a
+/// new timestamp and counts, and [`EVENT_TIMEOUT`] after its last packet an event is
+/// taken as ended.
 #[derive(Debug, Clone, Default)]
 pub struct TelephoneEventReceiver {
     sequence: SequenceTracker,
     current: Option<CurrentEvent>,
-    /// The timestamps of the latest events, newest at `recent_next - 1`.
+    /// The timestamps of the latest events, in a ring whose next slot is `recent_next`.
     recent: [Option<u32>; RECENT_EVENTS],
     recent_next: usize,
     /// A step back in sequence to a new timestamp, waiting for the packet after it:
@@ -126,23 +126,13 @@ impl TelephoneEventReceiver {
             return Ok(None);
         }
         self.handle_timeout(now);
-        let mut newest = check.is_newest();
-        let seen = |ts: u32| self.recent.contains(&Some(ts));
-        if !newest
-            && self
-                .current
-                .is_some_and(|c| c.timestamp != packet.timestamp)
-        {
-            if seen(packet.timestamp) {
-                return Ok(None);
-            }
-            let confirmed = self.step_back == Some((packet.timestamp, packet.sequence_number));
-            self.step_back = Some((packet.timestamp, packet.sequence_number.wrapping_add(1)));
-            if !confirmed {
-                return Ok(None);
-            }
-            self.sequence.restart(packet.sequence_number);
-            newest = true;
+        // A packet a little back in sequence with a timestamp of its own: a reordered
+        // packet of an earlier event, unless it confirms that the source stepped back.
+        let other_timestamp = self
+            .current
+            .is_some_and(|c| c.timestamp != packet.timestamp);
+        if !check.is_newest() && other_timestamp && !self.confirms_step_back(packet) {
+            return Ok(None);
         }
         if let Some(current) = self.current.as_mut() {
             let offset = packet.timestamp.wrapping_sub(current.timestamp);
@@ -151,10 +141,6 @@ impl TelephoneEventReceiver {
                 current.duration = current.duration.max(event.duration);
                 current.ended |= event.end;
                 current.last_packet = now;
-                return Ok(None);
-            }
-            if !newest {
-                // A reordered or duplicated packet of an earlier event.
                 return Ok(None);
             }
             let next_segment = !current.ended
@@ -184,6 +170,23 @@ impl TelephoneEventReceiver {
         self.recent[self.recent_next] = Some(packet.timestamp);
         self.recent_next = (self.recent_next + 1) % RECENT_EVENTS;
         Ok(event.digit())
+    }
+
+    /// Whether a packet a little back in sequence, with another timestamp than the
+    /// current event's, is the second in sequence of a source that stepped back to a new
+    /// event (the sequence then restarts here) rather than a reordered packet.
+    fn confirms_step_back(&mut self, packet: &RtpPacket<'_>) -> bool {
+        if self.recent.contains(&Some(packet.timestamp)) {
+            // A packet of one of the latest events.
+            return false;
+        }
+        let expected = (packet.timestamp, packet.sequence_number);
+        let confirmed = self.step_back == Some(expected);
+        self.step_back = Some((packet.timestamp, packet.sequence_number.wrapping_add(1)));
+        if confirmed {
+            self.sequence.restart(packet.sequence_number);
+        }
+        confirmed
     }
 
     /// Ends the current event if no packet has come for [`EVENT_TIMEOUT`].
