@@ -9,6 +9,7 @@ use pinbridge_ivr::{Call as Flow, PromptId};
 use pinbridge_media::jitter::PushOutcome;
 use pinbridge_media::mixer::limit;
 use pinbridge_media::rtcp;
+use pinbridge_media::rtp::SequenceCheck;
 use pinbridge_media::{
     Codec, FRAME_SAMPLES, Frame, InbandDetector, JitterBuffer, MixOutput, Mixer, MusicOnHold,
     PlayerState, PromptPlayer, ReceiverStats, RtpPacket, RtpSender, SILENT_FRAME,
@@ -97,6 +98,15 @@ impl CallState {
     }
 
     /// Takes one RTP datagram; returns the key it carried, if it began one.
+    ///
+    /// Sequence numbers are judged as RFC 3550 appendix A.1 asks, for audio in the
+    /// call's statistics and for telephone-events in their receiver: a new source is
+    /// believed after two packets in sequence, and a large jump only when the packet
+    /// after it follows on, which restarts the sequence (and the jitter buffer, as the
+    /// timestamps may have jumped with it). Packets not believed yet are not played.
+    /// Telephone-events count in the call's statistics when they share the audio's SSRC
+    /// (RFC 4733); a player of captured events (SIPp's `play_pcap_audio`) sends them on
+    /// an SSRC of their own beside the audio, and they are left out of its statistics.
     pub fn receive_rtp(
         &mut self,
         source: SocketAddr,
@@ -123,17 +133,50 @@ impl CallState {
         counters.rtp_packets_received += 1;
         self.last_rtp = now;
         if Some(packet.payload_type) == self.media.telephone_event {
-            self.stats.record_event(&packet);
+            if self.stats.ssrc().is_none_or(|ssrc| ssrc == packet.ssrc) {
+                self.record_in_stats(&packet, None, counters);
+            }
             return match self.events.push(&packet, now) {
                 Ok(Some(digit)) => Some(digit.as_char()),
                 _ => None,
             };
         }
-        self.stats.record(&packet, now);
+        let check = self.record_in_stats(&packet, Some(now), counters);
+        if !check.is_usable() {
+            return None;
+        }
+        if check == SequenceCheck::Restarted {
+            self.jitter.restart();
+        }
         if self.listens() && self.jitter.push(&packet, now) == PushOutcome::Late {
             counters.rtp_packets_late += 1;
         }
         None
+    }
+
+    /// Records a packet in the call's statistics: an audio packet with its arrival time,
+    /// an event without. When the statistics start a new sequence (the source restarted
+    /// or its SSRC changed), the old sequence's loss not reported yet goes to the
+    /// counters and the new sequence's is reported from zero.
+    fn record_in_stats(
+        &mut self,
+        packet: &RtpPacket<'_>,
+        arrival: Option<Instant>,
+        counters: &mut Counters,
+    ) -> SequenceCheck {
+        let lost_before = self.stats.cumulative_lost();
+        let source_before = self.stats.ssrc();
+        let check = match arrival {
+            Some(now) => self.stats.record(packet, now),
+            None => self.stats.record_event(packet),
+        };
+        if check == SequenceCheck::Restarted || source_before != self.stats.ssrc() {
+            if lost_before > self.reported_lost {
+                counters.rtp_packets_lost += (lost_before - self.reported_lost) as u64;
+            }
+            self.reported_lost = 0;
+        }
+        check
     }
 
     /// Takes one RTCP datagram: the caller's sender reports feed the round-trip fields

@@ -3,13 +3,18 @@
 //!
 //! Code words are kept on arrival in a ring indexed by RTP timestamp, with a presence
 //! bit per sample, so reordering, duplicates and packet times other than 20 ms need no
-//! special cases; they are decoded when played. A change of codec starts afresh. The playout point trails the newest timestamp by the target delay.
+//! special cases; they are decoded when played. A change of codec starts afresh. The
+//! playout point trails the newest timestamp by the target delay.
 //! When the buffer runs dry the playout point waits (the delay grows by what the network
 //! took), and once a second it drops a frame if the delay stayed above target for that
 //! whole second, so the delay settles back. A new SSRC, a timestamp jump beyond the
-//! ring (about a second), a step back of more than half of it, or a pause in arrivals
-//! longer than the idle time resynchronises; a smaller jump forward is caught by the
-//! maximum delay, which skips the playout point ahead.
+//! ring (about a second), a step back of more than half of it, a pause in arrivals
+//! longer than the idle time, or a packet that follows the last one in sequence but
+//! whose samples are all before the playout point (the sender's clock stepped back)
+//! resynchronises, as does [`JitterBuffer::restart`] when the sequence numbers say the
+//! source restarted (RFC 3550 A.1); a smaller jump forward is caught by the maximum
+//! delay, which skips the playout point ahead. So a jump never stalls the stream nor
+//! turns every later packet into a late one.
 //! Memory is fixed at construction: 9 KiB per buffer (a byte and a bit per sample), so
 //! thousands of calls' buffers stay small in the cache.
 
@@ -115,6 +120,8 @@ struct Stream {
     cursor: u32,
     /// One past the newest timestamp received.
     newest_end: u32,
+    /// The sequence number of the last packet pushed.
+    last_sequence: u16,
     last_arrival: Instant,
     lowest_level: i32,
     ticks_in_window: u32,
@@ -170,13 +177,21 @@ impl JitterBuffer {
         })
     }
 
-    fn resynchronise(&mut self, ssrc: u32, codec: Codec, timestamp: u32, now: Instant) {
+    /// Forgets the stream: the next packet starts it afresh (counted as a
+    /// resynchronisation). For a source whose sequence numbers restarted, whose
+    /// timestamps may have jumped anywhere with them.
+    pub fn restart(&mut self) {
+        self.stream = None;
+    }
+
+    fn resynchronise(&mut self, packet: &RtpPacket<'_>, codec: Codec, now: Instant) {
         self.present.fill(0);
         self.stream = Some(Stream {
-            ssrc,
+            ssrc: packet.ssrc,
             codec,
-            cursor: timestamp.wrapping_sub(self.target as u32),
-            newest_end: timestamp,
+            cursor: packet.timestamp.wrapping_sub(self.target as u32),
+            newest_end: packet.timestamp,
+            last_sequence: packet.sequence_number.wrapping_sub(1),
             last_arrival: now,
             lowest_level: i32::MAX,
             ticks_in_window: 0,
@@ -200,21 +215,24 @@ impl JitterBuffer {
             Some(stream) => {
                 // Widened so that adding the length cannot overflow, whatever the timestamp.
                 let offset = packet.timestamp.wrapping_sub(stream.cursor) as i32 as i64;
+                let in_sequence = packet.sequence_number == stream.last_sequence.wrapping_add(1);
                 stream.ssrc != packet.ssrc
                     || stream.codec != codec
                     || now.saturating_duration_since(stream.last_arrival) >= self.config.idle_reset
                     || offset + len as i64 > RING as i64
                     || offset < -(RING as i64 / 2)
+                    || (in_sequence && offset + len as i64 <= 0)
             }
         };
         if needs_resync {
-            self.resynchronise(packet.ssrc, codec, packet.timestamp, now);
+            self.resynchronise(packet, codec, now);
             outcome = PushOutcome::Resynchronised;
         }
         let Some(stream) = self.stream.as_mut() else {
             return PushOutcome::BadLength;
         };
         stream.last_arrival = now;
+        stream.last_sequence = packet.sequence_number;
         let offset = packet.timestamp.wrapping_sub(stream.cursor) as i32 as i64;
         if offset + len as i64 <= 0 {
             self.counters.late += 1;
@@ -640,6 +658,52 @@ mod tests {
         let out: Vec<Playout> = (0..4).map(|i| harness.pop(310 + i * 20)).collect();
         assert_eq!(heard(&out), vec![None, None, None, Some(30)]);
         assert_eq!(harness.buffer.counters().resyncs, 3);
+    }
+
+    #[test]
+    fn a_clock_stepping_back_with_the_sequence_going_on_resynchronises_at_once() {
+        let mut harness = Harness::new(0, 0);
+        let mut out = run(&mut harness, &in_order(10), 10);
+        // From frame 10 on the timestamps are 300 ms earlier; the sequence goes on.
+        let back = 0u32.wrapping_sub(2_400);
+        for tick in 10..20u32 {
+            let at = tick as u64 * 20;
+            let outcome = harness.push_with(tick, at, SSRC, back);
+            let expected = if tick == 10 {
+                PushOutcome::Resynchronised
+            } else {
+                PushOutcome::Stored
+            };
+            assert_eq!(outcome, expected, "frame {tick}");
+            out.push(harness.pop(at + 10));
+        }
+        assert_eq!(harness.buffer.counters().late, 0);
+        // The frames still buffered (the target delay's worth, 7 to 9) go with the old
+        // clock; the new one plays after the target delay.
+        let got: Vec<u32> = heard(&out).into_iter().flatten().collect();
+        assert_eq!(
+            got,
+            [(0..7).collect::<Vec<u32>>(), (10..17).collect()].concat()
+        );
+    }
+
+    #[test]
+    fn a_restart_takes_the_next_packet_as_a_new_start() {
+        let mut harness = Harness::new(0, 0);
+        run(&mut harness, &in_order(10), 10);
+        // A packet numbered far off and timed 200 ms back would be late...
+        let back = 0u32.wrapping_sub(1_600);
+        harness.seq0 = 40_000;
+        assert_eq!(harness.push_with(10, 200, SSRC, back), PushOutcome::Late);
+        // ...but once the sequence numbers say the source restarted, it starts afresh.
+        harness.buffer.restart();
+        assert_eq!(
+            harness.push_with(11, 220, SSRC, back),
+            PushOutcome::Resynchronised
+        );
+        assert_eq!(harness.push_with(12, 240, SSRC, back), PushOutcome::Stored);
+        let out: Vec<Playout> = (0..5).map(|i| harness.pop(230 + i * 20)).collect();
+        assert_eq!(heard(&out), vec![None, None, None, Some(11), Some(12)]);
     }
 
     #[test]

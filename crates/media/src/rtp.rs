@@ -404,76 +404,72 @@ const MAX_DROPOUT: u16 = 3000;
 const MAX_MISORDER: u16 = 100;
 const SEQ_MOD: u32 = 1 << 16;
 
-/// Reception statistics for one source, as RFC 3550 appendices A.1, A.3 and A.8 define
-/// them; the material of an RTCP report block.
-#[derive(Debug, Clone)]
-pub struct ReceiverStats {
+/// Where a packet stands in its source's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// In sequence or a tolerated jump (loss); counted.
+    Valid,
+    /// The packet after a large jump that follows on from it: the source restarted its
+    /// sequence, which starts afresh here. Counted; what came before is no guide to
+    /// what follows (timestamps may have jumped too).
+    Restarted,
+    /// The source is still on probation: too few sequential packets seen. Not counted;
+    /// the packet is not to be used.
+    Probation,
+    /// A duplicate or an old, reordered packet; counted but not extending the sequence.
+    Late,
+    /// A large jump; counted only if the next packet confirms a restart. Until then the
+    /// packet is not to be used.
+    Jump,
+}
+
+impl SequenceCheck {
+    /// Whether the packet is to be used: counted, not on probation or an unconfirmed jump.
+    pub fn is_usable(self) -> bool {
+        !matches!(self, SequenceCheck::Probation | SequenceCheck::Jump)
+    }
+
+    /// Whether the packet is the newest of its source so far: in sequence (or after
+    /// tolerated loss), or the start of a restarted sequence.
+    pub fn is_newest(self) -> bool {
+        matches!(self, SequenceCheck::Valid | SequenceCheck::Restarted)
+    }
+}
+
+/// The sequence-number state of one source as RFC 3550 appendix A.1 keeps it: a new
+/// source is on probation until [`MIN_SEQUENTIAL`] packets came in sequence; a jump of
+/// up to [`MAX_DROPOUT`] forwards is loss, a step of up to [`MAX_MISORDER`] back is a
+/// duplicate or reordering; any other jump is believed only when the packet after it
+/// follows on, and then the sequence starts afresh there. A packet of another SSRC is a
+/// new source, on probation.
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceTracker {
     ssrc: Option<u32>,
-    clock_rate: u32,
     max_seq: u16,
     cycles: u32,
     base_seq: u32,
     bad_seq: u32,
     probation: u16,
     received: u32,
-    expected_prior: u32,
-    received_prior: u32,
-    transit: Option<i64>,
-    jitter: f64,
-    epoch: Option<Instant>,
-    last_sr: Option<(u32, Instant)>,
 }
 
-/// Where a packet stands in its source's sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SequenceCheck {
-    /// In sequence or a tolerated jump (loss); counted.
-    Valid,
-    /// The source is still on probation: too few sequential packets seen.
-    Probation,
-    /// A duplicate or an old, reordered packet; counted but not extending the sequence.
-    Late,
-    /// A large jump; counted only if the next packet confirms a restart.
-    Jump,
+impl Default for SequenceTracker {
+    fn default() -> SequenceTracker {
+        SequenceTracker::new()
+    }
 }
 
-/// The figures of one RTCP report block for a source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReceptionReport {
-    /// The source reported on.
-    pub ssrc: u32,
-    /// Fraction lost since the previous report, in 1/256ths.
-    pub fraction_lost: u8,
-    /// Cumulative packets lost (24-bit signed in the packet; clamped here).
-    pub cumulative_lost: i32,
-    /// The extended highest sequence number received.
-    pub extended_highest_sequence: u32,
-    /// Interarrival jitter, in timestamp units.
-    pub jitter: u32,
-    /// The middle 32 bits of the NTP timestamp of the last sender report (0 if none).
-    pub last_sr: u32,
-    /// Delay since that sender report, in 1/65536 s (0 if none).
-    pub delay_since_last_sr: u32,
-}
-
-impl ReceiverStats {
-    /// Statistics for a stream with the given RTP clock rate (8000 for G.711).
-    pub fn new(clock_rate: u32) -> ReceiverStats {
-        ReceiverStats {
+impl SequenceTracker {
+    /// A tracker that has seen no source.
+    pub const fn new() -> SequenceTracker {
+        SequenceTracker {
             ssrc: None,
-            clock_rate,
             max_seq: 0,
             cycles: 0,
             base_seq: 0,
             bad_seq: SEQ_MOD + 1,
             probation: MIN_SEQUENTIAL,
             received: 0,
-            expected_prior: 0,
-            received_prior: 0,
-            transit: None,
-            jitter: 0.0,
-            epoch: None,
-            last_sr: None,
         }
     }
 
@@ -483,42 +479,21 @@ impl ReceiverStats {
         self.bad_seq = SEQ_MOD + 1;
         self.cycles = 0;
         self.received = 0;
-        self.received_prior = 0;
-        self.expected_prior = 0;
     }
 
-    /// Records one received packet arriving at `now`.
-    pub fn record(&mut self, packet: &RtpPacket<'_>, now: Instant) -> SequenceCheck {
-        let check = self.record_sequence(packet);
-        if check == SequenceCheck::Valid || check == SequenceCheck::Late {
-            self.update_jitter(packet.timestamp, now);
+    /// Judges one packet of `ssrc` with sequence number `seq`.
+    pub fn check(&mut self, ssrc: u32, seq: u16) -> SequenceCheck {
+        if self.ssrc != Some(ssrc) {
+            *self = SequenceTracker::new();
+            self.ssrc = Some(ssrc);
+            self.init_sequence(seq);
+            self.max_seq = seq.wrapping_sub(1);
         }
-        check
-    }
-
-    /// Records a packet of the stream whose timestamp does not follow the media clock:
-    /// an RFC 4733 event, which keeps its event's start timestamp and shares the
-    /// stream's sequence numbers. It counts for loss, not for jitter.
-    pub fn record_event(&mut self, packet: &RtpPacket<'_>) -> SequenceCheck {
-        self.record_sequence(packet)
-    }
-
-    fn record_sequence(&mut self, packet: &RtpPacket<'_>) -> SequenceCheck {
-        if self.ssrc != Some(packet.ssrc) {
-            *self = ReceiverStats {
-                last_sr: None,
-                ..ReceiverStats::new(self.clock_rate)
-            };
-            self.ssrc = Some(packet.ssrc);
-            self.init_sequence(packet.sequence_number);
-            self.max_seq = packet.sequence_number.wrapping_sub(1);
-            self.probation = MIN_SEQUENTIAL;
-        }
-        self.update_sequence(packet.sequence_number)
+        self.update(seq)
     }
 
     // RFC 3550 A.1, `update_seq`.
-    fn update_sequence(&mut self, seq: u16) -> SequenceCheck {
+    fn update(&mut self, seq: u16) -> SequenceCheck {
         let udelta = seq.wrapping_sub(self.max_seq);
         if self.probation > 0 {
             if seq == self.max_seq.wrapping_add(1) {
@@ -544,16 +519,138 @@ impl ReceiverStats {
             if seq as u32 == self.bad_seq {
                 // Two sequential packets after a big jump: the source restarted.
                 self.init_sequence(seq);
-            } else {
-                self.bad_seq = (seq as u32 + 1) & (SEQ_MOD - 1);
-                return SequenceCheck::Jump;
+                self.received += 1;
+                return SequenceCheck::Restarted;
             }
+            self.bad_seq = (seq as u32 + 1) & (SEQ_MOD - 1);
+            return SequenceCheck::Jump;
         } else {
             self.received += 1;
             return SequenceCheck::Late;
         }
         self.received += 1;
         SequenceCheck::Valid
+    }
+
+    /// Starts the sequence afresh at `seq`, as a confirmed jump does, for a receiver
+    /// with its own evidence that the source stepped back (nothing changes before a
+    /// source is tracked).
+    pub fn restart(&mut self, seq: u16) {
+        if self.ssrc.is_some() {
+            self.init_sequence(seq);
+            self.probation = 0;
+            self.received = 1;
+        }
+    }
+
+    /// The source being tracked.
+    pub fn ssrc(&self) -> Option<u32> {
+        self.ssrc
+    }
+
+    /// Whether the source is still on probation (or none was seen).
+    pub fn on_probation(&self) -> bool {
+        self.probation > 0
+    }
+
+    /// The extended highest sequence number received (cycles plus last sequence).
+    pub fn extended_highest_sequence(&self) -> u32 {
+        self.cycles + self.max_seq as u32
+    }
+
+    /// Packets received and counted since the sequence (re)started.
+    pub fn packets_received(&self) -> u32 {
+        self.received
+    }
+
+    /// Packets expected from the sequence numbers seen since the sequence (re)started.
+    pub fn packets_expected(&self) -> u32 {
+        self.extended_highest_sequence()
+            .wrapping_sub(self.base_seq)
+            .wrapping_add(1)
+    }
+}
+
+/// Reception statistics for one source, as RFC 3550 appendices A.1, A.3 and A.8 define
+/// them; the material of an RTCP report block.
+#[derive(Debug, Clone)]
+pub struct ReceiverStats {
+    sequence: SequenceTracker,
+    clock_rate: u32,
+    expected_prior: u32,
+    received_prior: u32,
+    transit: Option<i64>,
+    jitter: f64,
+    epoch: Option<Instant>,
+    last_sr: Option<(u32, Instant)>,
+}
+
+/// The figures of one RTCP report block for a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceptionReport {
+    /// The source reported on.
+    pub ssrc: u32,
+    /// Fraction lost since the previous report, in 1/256ths.
+    pub fraction_lost: u8,
+    /// Cumulative packets lost (24-bit signed in the packet; clamped here).
+    pub cumulative_lost: i32,
+    /// The extended highest sequence number received.
+    pub extended_highest_sequence: u32,
+    /// Interarrival jitter, in timestamp units.
+    pub jitter: u32,
+    /// The middle 32 bits of the NTP timestamp of the last sender report (0 if none).
+    pub last_sr: u32,
+    /// Delay since that sender report, in 1/65536 s (0 if none).
+    pub delay_since_last_sr: u32,
+}
+
+impl ReceiverStats {
+    /// Statistics for a stream with the given RTP clock rate (8000 for G.711).
+    pub fn new(clock_rate: u32) -> ReceiverStats {
+        ReceiverStats {
+            sequence: SequenceTracker::new(),
+            clock_rate,
+            expected_prior: 0,
+            received_prior: 0,
+            transit: None,
+            jitter: 0.0,
+            epoch: None,
+            last_sr: None,
+        }
+    }
+
+    /// Records one received packet arriving at `now`. A packet on probation or after an
+    /// unconfirmed jump counts for nothing (RFC 3550 A.1); one that restarts the sequence
+    /// starts the transit times afresh, as the timestamps may have jumped with it.
+    pub fn record(&mut self, packet: &RtpPacket<'_>, now: Instant) -> SequenceCheck {
+        let check = self.record_sequence(packet);
+        if check == SequenceCheck::Restarted {
+            self.transit = None;
+        }
+        if check.is_usable() {
+            self.update_jitter(packet.timestamp, now);
+        }
+        check
+    }
+
+    /// Records a packet of the stream whose timestamp does not follow the media clock:
+    /// an RFC 4733 event, which keeps its event's start timestamp and shares the
+    /// stream's sequence numbers. It counts for loss, not for jitter.
+    pub fn record_event(&mut self, packet: &RtpPacket<'_>) -> SequenceCheck {
+        self.record_sequence(packet)
+    }
+
+    fn record_sequence(&mut self, packet: &RtpPacket<'_>) -> SequenceCheck {
+        if self.sequence.ssrc() != Some(packet.ssrc) {
+            *self = ReceiverStats::new(self.clock_rate);
+        }
+        let check = self.sequence.check(packet.ssrc, packet.sequence_number);
+        if check == SequenceCheck::Restarted || self.sequence.on_probation() {
+            // The counts of the interval start again with the sequence.
+            self.expected_prior = 0;
+            self.received_prior = 0;
+        }
+        check
     }
 
     // RFC 3550 A.8: J += (|D| - J) / 16, with transit times in timestamp units.
@@ -577,32 +674,30 @@ impl ReceiverStats {
 
     /// The source being tracked.
     pub fn ssrc(&self) -> Option<u32> {
-        self.ssrc
+        self.sequence.ssrc()
     }
 
     /// The extended highest sequence number received (cycles plus last sequence).
     pub fn extended_highest_sequence(&self) -> u32 {
-        self.cycles + self.max_seq as u32
+        self.sequence.extended_highest_sequence()
     }
 
     /// Packets received and counted.
     pub fn packets_received(&self) -> u32 {
-        self.received
+        self.sequence.packets_received()
     }
 
     /// Packets expected from the sequence numbers seen.
     pub fn packets_expected(&self) -> u32 {
-        self.extended_highest_sequence()
-            .wrapping_sub(self.base_seq)
-            .wrapping_add(1)
+        self.sequence.packets_expected()
     }
 
     /// Cumulative packets lost (negative when duplicates outnumber losses).
     pub fn cumulative_lost(&self) -> i64 {
-        if self.ssrc.is_none() || self.probation > 0 {
+        if self.sequence.on_probation() {
             return 0;
         }
-        self.packets_expected() as i64 - self.received as i64
+        self.packets_expected() as i64 - self.packets_received() as i64
     }
 
     /// Interarrival jitter, in timestamp units.
@@ -618,15 +713,16 @@ impl ReceiverStats {
     /// Builds a report block and starts a new reporting interval, or `None` before any
     /// packet was counted.
     pub fn report(&mut self, now: Instant) -> Option<ReceptionReport> {
-        let ssrc = self.ssrc?;
-        if self.probation > 0 {
+        let ssrc = self.sequence.ssrc()?;
+        if self.sequence.on_probation() {
             return None;
         }
         let expected = self.packets_expected();
         let expected_interval = expected.wrapping_sub(self.expected_prior);
-        let received_interval = self.received.wrapping_sub(self.received_prior);
+        let received = self.packets_received();
+        let received_interval = received.wrapping_sub(self.received_prior);
         self.expected_prior = expected;
-        self.received_prior = self.received;
+        self.received_prior = received;
         let lost_interval = expected_interval as i64 - received_interval as i64;
         let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
             0
@@ -839,5 +935,127 @@ mod tests {
         }
         assert_eq!(stats.extended_highest_sequence(), 4);
         assert_eq!(stats.cumulative_lost(), -2);
+    }
+
+    /// The checks of packets of one SSRC with the given sequence numbers.
+    fn checks(tracker: &mut SequenceTracker, ssrc: u32, seqs: &[u16]) -> Vec<SequenceCheck> {
+        seqs.iter().map(|&seq| tracker.check(ssrc, seq)).collect()
+    }
+
+    use SequenceCheck::{Jump, Late, Probation, Restarted, Valid};
+
+    #[test]
+    fn a_new_source_is_believed_after_two_packets_in_sequence() {
+        let mut tracker = SequenceTracker::new();
+        assert!(tracker.on_probation());
+        // Out of sequence while on probation starts the probation again.
+        assert_eq!(
+            checks(&mut tracker, 7, &[500, 900, 901, 902]),
+            [Probation, Probation, Valid, Valid]
+        );
+        assert!(!tracker.on_probation());
+        assert_eq!(tracker.packets_received(), 2);
+        assert_eq!(tracker.packets_expected(), 2);
+    }
+
+    #[test]
+    fn a_jump_forwards_is_loss_up_to_max_dropout_and_a_restart_beyond() {
+        let mut tracker = SequenceTracker::new();
+        checks(&mut tracker, 7, &[1000, 1001]);
+        // 2999 ahead is loss (the sequence began where the probation ended, at 1001).
+        assert_eq!(checks(&mut tracker, 7, &[4000]), [Valid]);
+        assert_eq!(tracker.packets_expected(), 3000);
+        // 3000 ahead is a jump; a lone one is dropped and the sequence goes on.
+        assert_eq!(checks(&mut tracker, 7, &[7000, 4001]), [Jump, Valid]);
+        // A jump followed by the next packet restarts the sequence there.
+        assert_eq!(
+            checks(&mut tracker, 7, &[12_080, 12_081, 12_082]),
+            [Jump, Restarted, Valid]
+        );
+        assert_eq!(tracker.extended_highest_sequence(), 12_082);
+        assert_eq!(tracker.packets_received(), 2);
+        assert_eq!(tracker.packets_expected(), 2);
+    }
+
+    #[test]
+    fn a_step_back_is_late_up_to_max_misorder_and_a_restart_beyond() {
+        let mut tracker = SequenceTracker::new();
+        checks(&mut tracker, 7, &[12_080, 12_081]);
+        // 99 back is a reordered packet, counted but not moving the sequence; a
+        // duplicate of the newest packet counts as in sequence (the gap is zero).
+        assert_eq!(checks(&mut tracker, 7, &[11_982, 12_081]), [Late, Valid]);
+        assert_eq!(tracker.extended_highest_sequence(), 12_081);
+        // 100 back is a jump; the next one following it restarts (SIPp's `0` then `1`).
+        assert_eq!(
+            checks(&mut tracker, 7, &[11_981, 12_082, 7_984, 7_985, 7_986]),
+            [Jump, Valid, Jump, Restarted, Valid]
+        );
+        assert_eq!(tracker.extended_highest_sequence(), 7_986);
+        // The old numbers are now far ahead: a jump, and not confirmed.
+        assert_eq!(checks(&mut tracker, 7, &[12_083, 7_987]), [Jump, Valid]);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_around_without_a_jump() {
+        let mut tracker = SequenceTracker::new();
+        assert_eq!(
+            checks(&mut tracker, 7, &[65_534, 65_535, 0, 1, 65_535]),
+            [Probation, Valid, Valid, Valid, Late]
+        );
+        assert_eq!(tracker.extended_highest_sequence(), 65_536 + 1);
+        // A jump across the wrap restarts the count of cycles.
+        assert_eq!(
+            checks(&mut tracker, 7, &[40_000, 40_001]),
+            [Jump, Restarted]
+        );
+        assert_eq!(tracker.extended_highest_sequence(), 40_001);
+    }
+
+    #[test]
+    fn a_new_ssrc_is_a_new_source_on_probation() {
+        let mut tracker = SequenceTracker::new();
+        checks(&mut tracker, 7, &[10, 11, 12]);
+        // The new SSRC's numbers are close to the old ones: still a new source.
+        assert_eq!(checks(&mut tracker, 8, &[13, 14]), [Probation, Valid]);
+        assert_eq!(tracker.ssrc(), Some(8));
+        assert_eq!(tracker.packets_received(), 1);
+        // Back to the old SSRC: on probation again, whatever its numbers.
+        assert_eq!(checks(&mut tracker, 7, &[13, 14]), [Probation, Valid]);
+    }
+
+    #[test]
+    fn statistics_start_afresh_when_the_sequence_restarts() {
+        let base = Instant::now();
+        let mut stats = ReceiverStats::new(8000);
+        let payload = [0u8; 160];
+        let send = |stats: &mut ReceiverStats, seq: u16, ts: u32, arrival_ms: u64| {
+            let packet = RtpPacket::new(0, seq, ts, 3, &payload);
+            stats.record(&packet, at(base, arrival_ms))
+        };
+        // Packets arrive in step with their timestamps.
+        send(&mut stats, 0, 0, 0);
+        for i in 0..10u16 {
+            // After the first two, every other packet is lost.
+            let seq = (2 * i).max(1);
+            send(&mut stats, seq, 160 * seq as u32, 20 * seq as u64);
+        }
+        assert_eq!(stats.cumulative_lost(), 8);
+        assert_eq!(stats.jitter(), 0);
+        // The stream restarts 30 000 numbers on and its clock far on, in step with its
+        // arrivals.
+        assert_eq!(send(&mut stats, 30_000, 1_000_000, 400), Jump);
+        for i in 1..20u16 {
+            let check = send(
+                &mut stats,
+                30_000 + i,
+                1_000_000 + 160 * i as u32,
+                400 + 20 * i as u64,
+            );
+            assert_eq!(check, if i == 1 { Restarted } else { Valid });
+        }
+        assert_eq!(stats.cumulative_lost(), 0);
+        assert_eq!(stats.extended_highest_sequence(), 30_019);
+        // The jump in timestamps is not taken as jitter.
+        assert_eq!(stats.jitter(), 0);
     }
 }

@@ -545,3 +545,61 @@ impl Sim {
         self.bridge.meeting(&id).is_some_and(|m| m.is_started())
     }
 }
+
+// The reader of SIPp's stock captures, shared with the media crate's tests.
+#[path = "../../../media/tests/captures/mod.rs"]
+mod captures;
+use captures::stock_capture;
+
+impl Sim {
+    /// Keys typed as SIPp's `play_pcap_audio` of the stock captures plays them: each
+    /// digit's capture as it was recorded (its own sequence numbers and timestamps, its
+    /// own SSRC), one packet every 20 ms and the three end packets together, while the
+    /// phone's audio stream goes on. `*` and `#` have no stock capture: they are played
+    /// as the captures of `0` and `5` with the event code changed, whose sequence numbers
+    /// and timestamps jump as far from their neighbours as the stock digits' do.
+    pub fn stock_capture_keys(&mut self, id: CallId, keys: &str) {
+        for key in keys.chars() {
+            let (capture, code) = match key {
+                '0'..='9' => (key, None),
+                '*' => ('0', Some(10)),
+                '#' => ('5', Some(11)),
+                other => panic!("no capture for {other:?}"),
+            };
+            let packets = stock_capture(capture);
+            for (i, mut packet) in packets.into_iter().enumerate() {
+                if let Some(code) = code {
+                    packet[12] = code;
+                }
+                self.phones.get_mut(&id).unwrap().queued.push_back(packet);
+                // The first seven packets are 20 ms apart; the three end packets follow
+                // the seventh at once.
+                if i < 7 {
+                    self.run(Duration::from_millis(20));
+                }
+            }
+            self.run(Duration::from_millis(200));
+        }
+    }
+
+    /// The phone's stream jumps: its next packet's sequence number and timestamp are
+    /// `sequence` and `timestamp` further on (wrapping, so a large step is a step back)
+    /// than they would have been, and the SSRC stays, as a gateway restarting its stream
+    /// sends.
+    pub fn jump_stream(&mut self, id: CallId, sequence: u16, timestamp: u32) {
+        let phone = self.phones.get_mut(&id).unwrap();
+        let ssrc = phone.sender.ssrc();
+        let next_sequence = phone.sender.next_sequence().wrapping_add(sequence);
+        let next_timestamp = phone
+            .sender
+            .last_timestamp()
+            .wrapping_add(FRAME_SAMPLES as u32)
+            .wrapping_add(timestamp);
+        phone.sender = RtpSender::new(ssrc, 0, next_sequence, next_timestamp);
+    }
+
+    /// The phone's stream starts afresh with a new SSRC.
+    pub fn new_ssrc(&mut self, id: CallId, ssrc: u32, sequence: u16, timestamp: u32) {
+        self.phones.get_mut(&id).unwrap().sender = RtpSender::new(ssrc, 0, sequence, timestamp);
+    }
+}

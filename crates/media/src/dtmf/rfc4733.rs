@@ -3,14 +3,14 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::DtmfDigit;
-use crate::rtp::RtpPacket;
+use crate::rtp::{RtpPacket, SequenceTracker};
 
 /// How long an event without packets stays active before it is taken as ended.
 pub const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// How far back (in timestamp units) a packet counts as a late packet of an older event
-/// rather than a new event after a timestamp reset: ten seconds at 8 kHz.
-const LATE_WINDOW: u32 = 80_000;
+/// How many of the latest events' timestamps are remembered, to tell a reordered packet
+/// of one of them from a source that stepped back.
+const RECENT_EVENTS: usize = 4;
 
 /// Durations from which a new timestamp may be the next segment of a long event
 /// (RFC 4733 §2.5.1.3: the duration field would overflow).
@@ -79,15 +79,30 @@ struct CurrentEvent {
 
 /// Turns a stream of RFC 4733 packets into keypresses.
 ///
-/// A key counts once, when its event begins: the first packet with a new RTP timestamp.
+/// The packets' sequence numbers are checked as RFC 3550 appendix A.1 asks: a new
+/// source (or SSRC) is believed after two packets in sequence, and after a large jump
+/// forwards or backwards the sequence starts afresh once two packets follow on. A key
+/// counts once, when its event begins: the first packet, newest in the sequence, with a
+/// new RTP timestamp, wherever that timestamp lies (the stock captures of SIPp jump back
+/// and forth from one key to the next). A step back in sequence numbers too small to be
+/// a jump (up to 100) is a reordered packet, unless it carries a timestamp none of the
+/// latest events had and the packet after it follows on with the same timestamp: then
+/// the source stepped back, its sequence starts afresh there, and the event counts.
 /// Repeated packets of the same event (updates, duplicates, the three retransmitted end
-/// packets, a key held for seconds) add nothing. A missing end packet does not stall
-/// anything: the next event has a new timestamp and counts, and [`EVENT_TIMEOUT`] after
-/// its last packet an event is taken as ended.
+/// packets, a key held for seconds) add nothing, and a reordered packet of an earlier
+/// event is ignored. A missing end packet does not stall anything: the next event has a
+/// new timestamp and counts, and [`EVENT_TIMEOUT`] after its last packet an event is
+/// taken as ended.
 #[derive(Debug, Clone, Default)]
 pub struct TelephoneEventReceiver {
-    ssrc: Option<u32>,
+    sequence: SequenceTracker,
     current: Option<CurrentEvent>,
+    /// The timestamps of the latest events, in a ring whose next slot is `recent_next`.
+    recent: [Option<u32>; RECENT_EVENTS],
+    recent_next: usize,
+    /// A step back in sequence to a new timestamp, waiting for the packet after it:
+    /// (timestamp, the sequence number that would confirm it).
+    step_back: Option<(u32, u16)>,
 }
 
 impl TelephoneEventReceiver {
@@ -103,11 +118,22 @@ impl TelephoneEventReceiver {
         now: Instant,
     ) -> Result<Option<DtmfDigit>, TelephoneEventError> {
         let event = TelephoneEvent::parse(packet.payload)?;
-        if self.ssrc != Some(packet.ssrc) {
-            self.ssrc = Some(packet.ssrc);
-            self.current = None;
+        if self.sequence.ssrc() != Some(packet.ssrc) {
+            *self = TelephoneEventReceiver::new();
+        }
+        let check = self.sequence.check(packet.ssrc, packet.sequence_number);
+        if !check.is_usable() {
+            return Ok(None);
         }
         self.handle_timeout(now);
+        // A packet a little back in sequence with a timestamp of its own: a reordered
+        // packet of an earlier event, unless it confirms that the source stepped back.
+        let other_timestamp = self
+            .current
+            .is_some_and(|c| c.timestamp != packet.timestamp);
+        if !check.is_newest() && other_timestamp && !self.confirms_step_back(packet) {
+            return Ok(None);
+        }
         if let Some(current) = self.current.as_mut() {
             let offset = packet.timestamp.wrapping_sub(current.timestamp);
             if offset == 0 {
@@ -115,10 +141,6 @@ impl TelephoneEventReceiver {
                 current.duration = current.duration.max(event.duration);
                 current.ended |= event.end;
                 current.last_packet = now;
-                return Ok(None);
-            }
-            if offset.wrapping_neg() <= LATE_WINDOW {
-                // A late packet of an earlier event.
                 return Ok(None);
             }
             let next_segment = !current.ended
@@ -144,7 +166,27 @@ impl TelephoneEventReceiver {
             ended: event.end,
             last_packet: now,
         });
+        self.step_back = None;
+        self.recent[self.recent_next] = Some(packet.timestamp);
+        self.recent_next = (self.recent_next + 1) % RECENT_EVENTS;
         Ok(event.digit())
+    }
+
+    /// Whether a packet a little back in sequence, with another timestamp than the
+    /// current event's, is the second in sequence of a source that stepped back to a new
+    /// event (the sequence then restarts here) rather than a reordered packet.
+    fn confirms_step_back(&mut self, packet: &RtpPacket<'_>) -> bool {
+        if self.recent.contains(&Some(packet.timestamp)) {
+            // A packet of one of the latest events.
+            return false;
+        }
+        let expected = (packet.timestamp, packet.sequence_number);
+        let confirmed = self.step_back == Some(expected);
+        self.step_back = Some((packet.timestamp, packet.sequence_number.wrapping_add(1)));
+        if confirmed {
+            self.sequence.restart(packet.sequence_number);
+        }
+        confirmed
     }
 
     /// Ends the current event if no packet has come for [`EVENT_TIMEOUT`].
@@ -196,10 +238,23 @@ mod tests {
         }
 
         fn send(&mut self, at_ms: u64, timestamp: u32, marker: bool, event: TelephoneEvent) {
-            let payload = event.to_bytes();
-            let mut packet = RtpPacket::new(PT, self.seq, timestamp, 0x1111, &payload);
-            packet.marker = marker;
+            let seq = self.seq;
             self.seq = self.seq.wrapping_add(1);
+            self.send_numbered(seq, at_ms, timestamp, marker, event);
+        }
+
+        /// Sends a packet with the given sequence number (a late or jumping one).
+        fn send_numbered(
+            &mut self,
+            seq: u16,
+            at_ms: u64,
+            timestamp: u32,
+            marker: bool,
+            event: TelephoneEvent,
+        ) {
+            let payload = event.to_bytes();
+            let mut packet = RtpPacket::new(PT, seq, timestamp, 0x1111, &payload);
+            packet.marker = marker;
             let now = self.base + Duration::from_millis(at_ms);
             if let Some(digit) = self.receiver.push(&packet, now).unwrap() {
                 self.digits.push(digit);
@@ -349,15 +404,19 @@ mod tests {
     fn late_packets_of_an_earlier_event_are_ignored() {
         let mut phone = Phone::new();
         phone.press(DtmfDigit::D3, 0, 100, false);
-        phone.press(DtmfDigit::D4, 200, 100, true);
-        // A delayed end packet of the first key arrives after the second began.
-        let late_end = TelephoneEvent {
+        let end = TelephoneEvent {
             event: 3,
             end: true,
             volume: 10,
             duration: 800,
         };
-        phone.send(320, 0, false, late_end);
+        // The first key's end packets are numbered 2 to 4: the last is held up and
+        // arrives after the second key began.
+        phone.send(100, 0, false, end);
+        phone.send(100, 0, false, end);
+        phone.seq = 5;
+        phone.press(DtmfDigit::D4, 200, 100, true);
+        phone.send_numbered(4, 320, 0, false, end);
         assert_eq!(phone.digits, vec![DtmfDigit::D3, DtmfDigit::D4]);
     }
 
@@ -370,8 +429,13 @@ mod tests {
             volume: 10,
             duration: 400,
         };
-        phone.send(0, u32::MAX - 100, true, event);
-        phone.send(400, 3000, true, TelephoneEvent { event: 8, ..event });
+        for at_ms in [0, 50] {
+            phone.send(at_ms, u32::MAX - 100, at_ms == 0, event);
+        }
+        for at_ms in [400, 450] {
+            let next = TelephoneEvent { event: 8, ..event };
+            phone.send(at_ms, 3000, at_ms == 400, next);
+        }
         assert_eq!(phone.digits, vec![DtmfDigit::D7, DtmfDigit::D8]);
     }
 
@@ -402,5 +466,51 @@ mod tests {
             duration: 1234,
         };
         assert_eq!(TelephoneEvent::parse(&event.to_bytes()), Ok(event));
+    }
+
+    #[test]
+    fn a_small_step_back_to_a_new_timestamp_counts_once_it_is_followed_on() {
+        let mut phone = Phone::new();
+        phone.seq = 8293;
+        phone.press(DtmfDigit::D9, 0, 160, true);
+        // The next key is numbered 47 back and timed earlier (SIPp's `8` after `9`).
+        phone.seq = 8253;
+        let event = TelephoneEvent {
+            event: 8,
+            end: false,
+            volume: 10,
+            duration: 160,
+        };
+        phone.send(400, 60_800, true, event);
+        assert_eq!(
+            phone.digits,
+            vec![DtmfDigit::D9],
+            "one packet is not enough"
+        );
+        phone.send(420, 60_800, false, event);
+        phone.press(DtmfDigit::D7, 800, 160, true);
+        assert_eq!(
+            phone.digits,
+            vec![DtmfDigit::D9, DtmfDigit::D8, DtmfDigit::D7]
+        );
+    }
+
+    #[test]
+    fn reordered_packets_of_a_recent_event_in_sequence_are_still_ignored() {
+        let mut phone = Phone::new();
+        phone.press(DtmfDigit::D3, 0, 100, false);
+        let end = TelephoneEvent {
+            event: 3,
+            end: true,
+            volume: 10,
+            duration: 800,
+        };
+        // The first key's two end packets (numbered 2 and 3) are both held up and
+        // arrive, in sequence, after the second key began.
+        phone.seq = 4;
+        phone.press(DtmfDigit::D4, 200, 100, true);
+        phone.send_numbered(2, 320, 0, false, end);
+        phone.send_numbered(3, 320, 0, false, end);
+        assert_eq!(phone.digits, vec![DtmfDigit::D3, DtmfDigit::D4]);
     }
 }
