@@ -438,7 +438,7 @@ impl Driver {
             .user
             .as_deref()
             .filter(|u| !u.is_empty())
-            .map(pinbridge_store::meetings::mask_calling_number);
+            .map(pinbridge_domain::number::mask_calling_number);
         let flow = FlowConfig {
             name_recording,
             ..FlowConfig::default()
