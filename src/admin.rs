@@ -121,7 +121,7 @@ pub async fn tenant(g: &Globals, cmd: TenantCommand) -> Result {
     match cmd {
         TenantCommand::Show => {
             let app = g.open().await?;
-            print_settings(g, &parsed(app.store().tenant_settings().await)?);
+            print_settings(g, &parsed(app.tenant_settings().await)?);
         }
         TenantCommand::Set(a) => {
             let change = TenantSettingsChange {
@@ -215,7 +215,7 @@ pub async fn number(g: &Globals, cmd: NumberCommand) -> Result {
         }
         NumberCommand::List => {
             let app = g.open().await?;
-            let numbers = parsed(app.store().numbers().await)?;
+            let numbers = parsed(app.numbers().await)?;
             if g.json {
                 print_json(&Value::Array(numbers.iter().map(number_json).collect()));
             } else {
@@ -503,13 +503,12 @@ pub async fn user(g: &Globals, cmd: UserCommand) -> Result {
         UserCommand::List(a) => {
             let app = g.open().await?;
             let page = parsed(
-                app.store()
-                    .list_users(&UserQuery {
-                        search: a.search,
-                        limit: a.limit,
-                        offset: a.offset,
-                    })
-                    .await,
+                app.search_users(&UserQuery {
+                    search: a.search,
+                    limit: a.limit,
+                    offset: a.offset,
+                })
+                .await,
             )?;
             if g.json {
                 print_json(&json!({
@@ -625,12 +624,11 @@ pub struct AuditArgs {
 pub async fn audit(g: &Globals, a: AuditArgs) -> Result {
     let app = g.open().await?;
     let records = parsed(
-        app.store()
-            .audit(&AuditQuery {
-                limit: a.limit,
-                target: a.user,
-            })
-            .await,
+        app.audit(&AuditQuery {
+            limit: a.limit,
+            target: a.user,
+        })
+        .await,
     )?;
     if g.json {
         let items: Vec<Value> = records

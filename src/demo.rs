@@ -31,13 +31,12 @@ fn generate_password() -> String {
 
 pub async fn seed(app: &App, http: SocketAddr) -> Result<(), String> {
     let existing = parsed(
-        app.store()
-            .list_users(&UserQuery {
-                search: None,
-                limit: 1,
-                offset: 0,
-            })
-            .await,
+        app.search_users(&UserQuery {
+            search: None,
+            limit: 1,
+            offset: 0,
+        })
+        .await,
     )?;
     if existing.total > 0 {
         println!("--demo: the store already has users; nothing seeded");

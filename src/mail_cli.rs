@@ -5,9 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use pinbridge_mail::{
-    MessageSettings, RetryPolicy, Security, SmtpConfig, Transport, Worker, WorkerConfig,
-};
+use pinbridge_mail::{MessageSettings, RetryPolicy, Security, SmtpConfig, Transport, WorkerConfig};
 use pinbridge_store::outbox::{MailQuery, MailRecord};
 use serde_json::{Value, json};
 
@@ -155,7 +153,7 @@ pub async fn mail(g: &Globals, cmd: MailCommand) -> Result {
         MailCommand::Flush => {
             let data_dir = g.store_config()?.data_dir;
             let (transport, config) = worker_settings(g, &data_dir)?;
-            let worker = Worker::new(app.store().clone(), transport, config);
+            let worker = app.mail_worker(transport, config);
             let (_keep, stop) = tokio::sync::watch::channel(false);
             let report = worker.deliver_due(&stop).await.map_err(|e| e.to_string())?;
             if g.json {
@@ -180,7 +178,6 @@ pub async fn mail(g: &Globals, cmd: MailCommand) -> Result {
         }
         MailCommand::List(args) => {
             let records = app
-                .store()
                 .mail_messages(&MailQuery {
                     failed_only: args.failed,
                     limit: args.limit,
@@ -230,7 +227,6 @@ pub async fn mail(g: &Globals, cmd: MailCommand) -> Result {
         }
         MailCommand::Retry(args) => {
             let retry = app
-                .store()
                 .retry_failed_mail(&crate::admin::actor(), args.id)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -6,14 +6,14 @@
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Subcommand};
-use pinbridge_domain::meeting::{MeetingSettings, resolve_anonymous_start, resolve_bypass_lobby};
-use pinbridge_domain::{ConferenceId, ServiceNumber, TenantSettings, Upn, User};
-use pinbridge_store::meetings::{LiveMeeting, NewMeeting};
-use serde_json::{Value, json};
+use pinbridge_app::MeetingRequest;
+use pinbridge_app::report::DialInNumber;
+use pinbridge_domain::meeting::MeetingSettings;
+use pinbridge_domain::{ConferenceId, MeetingSubject, Upn};
 
 use crate::Globals;
 
-use crate::output::{print_fields, print_json};
+use crate::output::{print_fields, print_json, print_table};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -52,9 +52,6 @@ pub struct ShowArgs {
     conference_id: String,
 }
 
-/// The longest subject accepted.
-const MAX_SUBJECT_CHARS: usize = 200;
-
 fn flag_text(flag: Option<bool>) -> String {
     match flag {
         Some(true) => "on".into(),
@@ -63,43 +60,13 @@ fn flag_text(flag: Option<bool>) -> String {
     }
 }
 
-/// The organiser's numbers, else every number of the tenant.
-fn dial_in_numbers(organizer: &User, numbers: &[ServiceNumber]) -> Vec<Value> {
-    let own: Vec<Value> = [
-        (&organizer.conferencing.service_number, "toll"),
-        (
-            &organizer.conferencing.toll_free_service_number,
-            "toll-free",
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(n, kind)| {
-        n.as_ref()
-            .map(|n| json!({"number": n.as_str(), "kind": kind}))
-    })
-    .collect();
-    if !own.is_empty() {
-        return own;
-    }
-    numbers
-        .iter()
-        .map(|n| json!({"number": n.number.as_str(), "kind": n.kind.as_str()}))
-        .collect()
-}
-
-fn numbers_text(numbers: &[Value]) -> String {
+fn numbers_text(numbers: &[DialInNumber]) -> String {
     if numbers.is_empty() {
         return "(none registered)".into();
     }
     numbers
         .iter()
-        .map(|n| {
-            format!(
-                "{} ({})",
-                n["number"].as_str().unwrap_or(""),
-                n["kind"].as_str().unwrap_or("")
-            )
-        })
+        .map(|n| format!("{} ({})", n.number, n.kind.as_str()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -113,66 +80,40 @@ pub async fn meeting(g: &Globals, cmd: MeetingCommand) -> Result {
 }
 
 async fn new(g: &Globals, args: NewArgs) -> Result {
-    let organizer = Upn::parse(&args.organizer).map_err(|e| e.to_string())?;
-    let subject = args
-        .subject
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
-    if let Some(s) = &subject
-        && (s.chars().count() > MAX_SUBJECT_CHARS || s.chars().any(char::is_control))
-    {
-        return Err(format!(
-            "the subject must be at most {MAX_SUBJECT_CHARS} characters on one line"
-        ));
-    }
-    let app = g.open().await?;
-    let store = app.store();
-    let user = store
-        .user(&organizer)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no user {organizer}"))?;
-    if !user.conferencing.enabled {
-        return Err(format!(
-            "{organizer} is not enabled for audio conferencing (enable the user first)"
-        ));
-    }
-    let settings = MeetingSettings {
-        allow_anonymous_start: args.allow_anonymous_start,
-        allow_pstn_users_to_bypass_lobby: args.allow_pstn_users_to_bypass_lobby,
+    let request = MeetingRequest {
+        organizer: Upn::parse(&args.organizer).map_err(|e| e.to_string())?,
+        subject: args
+            .subject
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(MeetingSubject::parse)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        settings: MeetingSettings {
+            allow_anonymous_start: args.allow_anonymous_start,
+            allow_pstn_users_to_bypass_lobby: args.allow_pstn_users_to_bypass_lobby,
+        },
     };
-    let meeting = store
-        .create_meeting(&NewMeeting {
-            organizer: organizer.clone(),
-            subject,
-            settings,
-        })
+    let app = g.open().await?;
+    let report = app
+        .create_meeting(&crate::admin::actor(), &request)
         .await
         .map_err(|e| e.to_string())?;
-    let numbers = store.numbers().await.map_err(|e| e.to_string())?;
-    let dial_in = dial_in_numbers(&user, &numbers);
     if g.json {
-        print_json(&json!({
-            "conference_id": meeting.conference_id.as_str(),
-            "organizer": organizer.as_str(),
-            "subject": meeting.subject,
-            "allow_anonymous_start": settings.allow_anonymous_start,
-            "allow_pstn_users_to_bypass_lobby": settings.allow_pstn_users_to_bypass_lobby,
-            "dial_in_numbers": dial_in,
-        }));
+        print_json(&report);
     } else {
         print_fields(&[
-            ("conference ID", meeting.conference_id.to_string()),
-            ("organizer", organizer.to_string()),
+            ("conference ID", report.conference_id.clone()),
+            ("organizer", report.organizer.clone()),
             (
                 "subject",
-                meeting.subject.clone().unwrap_or_else(|| "-".into()),
+                report.subject.clone().unwrap_or_else(|| "-".into()),
             ),
-            ("dial-in numbers", numbers_text(&dial_in)),
-            ("anonymous start", flag_text(settings.allow_anonymous_start)),
+            ("dial-in numbers", numbers_text(&report.dial_in_numbers)),
+            ("anonymous start", flag_text(report.allow_anonymous_start)),
             (
                 "lobby bypass",
-                flag_text(settings.allow_pstn_users_to_bypass_lobby),
+                flag_text(report.allow_pstn_users_to_bypass_lobby),
             ),
         ]);
     }
@@ -181,181 +122,84 @@ async fn new(g: &Globals, args: NewArgs) -> Result {
 
 async fn list(g: &Globals) -> Result {
     let app = g.open().await?;
-    let meetings = app.store().meetings().await.map_err(|e| e.to_string())?;
+    let meetings = app.meeting_summaries().await.map_err(|e| e.to_string())?;
     if g.json {
-        let rows: Vec<Value> = meetings
-            .iter()
-            .map(|m| {
-                json!({
-                    "conference_id": m.conference_id.as_str(),
-                    "organizer": m.organizer.as_str(),
-                    "subject": m.subject,
-                    "allow_anonymous_start": m.settings.allow_anonymous_start,
-                    "allow_pstn_users_to_bypass_lobby": m.settings.allow_pstn_users_to_bypass_lobby,
-                    "created_at_ms": m.created_at_ms,
-                })
-            })
-            .collect();
-        print_json(&Value::Array(rows));
+        print_json(&meetings);
         return Ok(());
     }
-    let rows: Vec<[String; 5]> = meetings
+    let rows: Vec<Vec<String>> = meetings
         .iter()
         .map(|m| {
-            [
-                m.conference_id.to_string(),
-                m.organizer.to_string(),
+            vec![
+                m.conference_id.clone(),
+                m.organizer.clone(),
                 m.subject.clone().unwrap_or_else(|| "-".into()),
-                flag_text(m.settings.allow_anonymous_start),
-                flag_text(m.settings.allow_pstn_users_to_bypass_lobby),
+                flag_text(m.allow_anonymous_start),
+                flag_text(m.allow_pstn_users_to_bypass_lobby),
             ]
         })
         .collect();
-    let header = [
-        "CONFERENCE ID",
-        "ORGANIZER",
-        "SUBJECT",
-        "ANONYMOUS START",
-        "LOBBY BYPASS",
-    ];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
-    }
+    print_table(
+        &[
+            "CONFERENCE ID",
+            "ORGANIZER",
+            "SUBJECT",
+            "ANONYMOUS START",
+            "LOBBY BYPASS",
+        ],
+        &rows,
+    );
     Ok(())
 }
 
 async fn show(g: &Globals, args: ShowArgs) -> Result {
     let id = ConferenceId::parse(&args.conference_id).map_err(|e| e.to_string())?;
     let app = g.open().await?;
-    let store = app.store();
-    let (organizer, subject, settings, personal) =
-        match store.meeting(&id).await.map_err(|e| e.to_string())? {
-            Some(m) => {
-                let user = store
-                    .user(&m.organizer)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| {
-                        format!("the organiser {} of meeting {id} is gone", m.organizer)
-                    })?;
-                (user, m.subject, m.settings, false)
-            }
-            None => {
-                let user = store
-                    .user_by_conference_id(&id)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("no meeting with conference ID {id}"))?;
-                (user, None, MeetingSettings::default(), true)
-            }
-        };
-    let tenant: TenantSettings = store.tenant_settings().await.map_err(|e| e.to_string())?;
-    let numbers = store.numbers().await.map_err(|e| e.to_string())?;
-    let live = store.live_meeting(&id).await.map_err(|e| e.to_string())?;
-    let anonymous_start = resolve_anonymous_start(
-        settings.allow_anonymous_start,
-        organizer.conferencing.allow_pstn_only_meetings,
-    );
-    let bypass_lobby = resolve_bypass_lobby(
-        settings.allow_pstn_users_to_bypass_lobby,
-        tenant.allow_pstn_users_to_bypass_lobby,
-    );
-    let dial_in = dial_in_numbers(&organizer, &numbers);
-    let started_at_ms = live.as_ref().and_then(|l| l.started_at_ms);
-    let participants = live
-        .as_ref()
-        .map_or(&[][..], |l: &LiveMeeting| &l.participants[..]);
+    let report = app.meeting_report(&id).await.map_err(|e| e.to_string())?;
     if g.json {
-        let people: Vec<Value> = participants
-            .iter()
-            .map(|p| {
-                json!({
-                    "participant": p.participant,
-                    "kind": p.kind,
-                    "organizer": p.is_organizer,
-                    "placement": p.placement,
-                    "calling_number": p.calling_number,
-                    "joined_at_ms": p.joined_at_ms,
-                })
-            })
-            .collect();
-        print_json(&json!({
-            "conference_id": id.as_str(),
-            "organizer": organizer.upn.as_str(),
-            "personal": personal,
-            "subject": subject,
-            "allow_anonymous_start": settings.allow_anonymous_start,
-            "allow_pstn_users_to_bypass_lobby": settings.allow_pstn_users_to_bypass_lobby,
-            "anonymous_start": anonymous_start,
-            "bypass_lobby": bypass_lobby,
-            "dial_in_numbers": dial_in,
-            "started": started_at_ms.is_some(),
-            "started_at_ms": started_at_ms,
-            "participants": people,
-        }));
+        print_json(&report);
         return Ok(());
     }
+    let on_off = |on: bool| if on { "on" } else { "off" };
     print_fields(&[
-        ("conference ID", id.to_string()),
-        ("organizer", organizer.upn.to_string()),
+        ("conference ID", report.conference_id.clone()),
+        ("organizer", report.organizer.clone()),
         (
             "subject",
-            subject.unwrap_or_else(|| {
-                if personal {
+            report.subject.clone().unwrap_or_else(|| {
+                if report.personal {
                     "(the organiser's own conference ID)".into()
                 } else {
                     "-".into()
                 }
             }),
         ),
-        ("dial-in numbers", numbers_text(&dial_in)),
+        ("dial-in numbers", numbers_text(&report.dial_in_numbers)),
         (
             "anonymous start",
             format!(
                 "{} ({})",
-                if anonymous_start { "on" } else { "off" },
-                flag_text(settings.allow_anonymous_start)
+                on_off(report.anonymous_start),
+                flag_text(report.allow_anonymous_start)
             ),
         ),
         (
             "lobby bypass",
             format!(
                 "{} ({})",
-                if bypass_lobby { "on" } else { "off" },
-                flag_text(settings.allow_pstn_users_to_bypass_lobby)
+                on_off(report.bypass_lobby),
+                flag_text(report.allow_pstn_users_to_bypass_lobby)
             ),
         ),
-        (
-            "started",
-            if started_at_ms.is_some() {
-                "yes".into()
-            } else {
-                "no".into()
-            },
-        ),
-        ("participants", participants.len().to_string()),
+        ("started", if report.started { "yes" } else { "no" }.into()),
+        ("participants", report.participants.len().to_string()),
     ]);
-    for p in participants {
+    for p in &report.participants {
         println!(
             "  {:<5}  {:<7}  {:<9}  {}",
-            p.kind,
-            p.placement,
-            if p.is_organizer { "organizer" } else { "-" },
+            p.kind.as_str(),
+            p.placement.as_str(),
+            if p.organizer { "organizer" } else { "-" },
             p.calling_number.as_deref().unwrap_or("-")
         );
     }

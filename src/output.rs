@@ -1,14 +1,13 @@
 //! How every command prints: aligned tables and fields for people, JSON for scripts.
 
-use serde_json::Value;
+use serde::Serialize;
 
 pub use pinbridge_domain::time::format_utc_millis;
 
-pub fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+/// Prints `value` as pretty JSON, the keys of every object in alphabetical order.
+pub fn print_json(value: &impl Serialize) {
+    let text = serde_json::to_value(value).and_then(|v| serde_json::to_string_pretty(&v));
+    println!("{}", text.unwrap_or_default());
 }
 
 /// Prints rows as aligned columns under a header.

@@ -178,7 +178,7 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     pinbridge_web::set_metrics_renderer(pinbridge_server::metrics::render);
     // The mail worker delivers the outbox next to the web server.
     let (transport, mail_config) = crate::mail_cli::worker_settings(g, &config.data_dir)?;
-    let worker = pinbridge_mail::Worker::new(app.store().clone(), transport, mail_config);
+    let worker = app.mail_worker(transport, mail_config);
     let mail_destination = worker.transport().describe();
     tracing::info!(to = %mail_destination, "mail goes to {mail_destination}");
     println!("mail goes to {mail_destination}");
@@ -195,7 +195,7 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
         tracing::warn!("the mail worker did not stop in time; its emails are sent again later");
     }
     served?;
-    app.store().close().await;
+    app.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! (`api_token.created`, `api_token.revoked`), by the token's name only.
 
 use clap::Subcommand;
+use pinbridge_app::IssuedApiToken;
+use pinbridge_domain::TokenName;
 use serde_json::json;
 
 use crate::Globals;
@@ -24,37 +26,13 @@ pub enum TokenCommand {
     },
 }
 
-/// The longest token name.
-const MAX_NAME_CHARS: usize = 64;
-
-fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.chars().count() <= MAX_NAME_CHARS
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "a token name is 1 to {MAX_NAME_CHARS} letters, digits, '-', '_' or '.'"
-        ))
-    }
-}
-
 pub async fn run(g: &Globals, command: TokenCommand) -> Result<(), String> {
-    let app = g.open().await?;
-    let store = app.store();
     match command {
         TokenCommand::Create { name } => {
-            check_name(&name)?;
-            let secret = format!("pb_{}", pinbridge_web::session::random_secret());
-            let token = store
-                .create_api_token(
-                    &crate::admin::actor(),
-                    &name,
-                    &pinbridge_web::session::secret_hash(&secret),
-                )
+            let name = TokenName::parse(&name).map_err(|e| e.to_string())?;
+            let app = g.open().await?;
+            let IssuedApiToken { token, secret } = app
+                .create_api_token(&crate::admin::actor(), &name)
                 .await
                 .map_err(|e| e.to_string())?;
             if g.json {
@@ -64,11 +42,15 @@ pub async fn run(g: &Globals, command: TokenCommand) -> Result<(), String> {
                 );
             } else {
                 println!("{secret}");
-                eprintln!("token {name:?} created; it is shown only this once");
+                eprintln!(
+                    "token {:?} created; it is shown only this once",
+                    name.as_str()
+                );
             }
         }
         TokenCommand::List => {
-            let tokens = store.api_tokens().await.map_err(|e| e.to_string())?;
+            let app = g.open().await?;
+            let tokens = app.api_tokens().await.map_err(|e| e.to_string())?;
             if g.json {
                 println!(
                     "{}",
@@ -88,7 +70,8 @@ pub async fn run(g: &Globals, command: TokenCommand) -> Result<(), String> {
             }
         }
         TokenCommand::Revoke { name } => {
-            if !store
+            let app = g.open().await?;
+            if !app
                 .revoke_api_token(&crate::admin::actor(), &name)
                 .await
                 .map_err(|e| e.to_string())?

@@ -9,3 +9,7 @@ pub use pinbridge_testkit::wait_for;
 
 /// pinbridge's side, for the dial-in tests.
 pub mod bridge;
+
+// Only the binaries that read meeting state use it.
+#[allow(unused_imports)]
+pub use bridge::Attendance;

@@ -21,13 +21,13 @@ fn callers_start_and_join_without_a_pin() {
     let state = bridge.wait_state(&conference, "caller 1 starts the meeting", |s| {
         s.started && s.in_meeting() == 1
     });
-    assert_eq!(state.organisers_in_meeting(), 0, "{:?}", state.json);
+    assert_eq!(state.organisers_in_meeting(), 0, "{state:?}");
     let mut second = bridge.call("caller 2", &keys);
     let mut third = bridge.call("caller 3", &keys);
     let port2 = second.wait_answered(Duration::from_secs(30)).rtp_port;
     let port3 = third.wait_answered(Duration::from_secs(30)).rtp_port;
     let state = bridge.wait_state(&conference, "callers 2 and 3 join", |s| s.in_meeting() == 3);
-    assert_eq!(state.in_lobby(), 0, "{:?}", state.json);
+    assert_eq!(state.in_lobby(), 0, "{state:?}");
     let datagrams = capture.stop();
     for port in [port1, port2, port3] {
         let heard = received_audio(&datagrams, port).samples;

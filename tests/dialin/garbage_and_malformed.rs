@@ -144,7 +144,7 @@ fn garbage_gets_its_answer_and_the_call_goes_on() {
         state.participants.len(),
         1,
         "no call from the garbage: {:?}",
-        state.json
+        state
     );
     assert_eq!(state.in_lobby(), 1);
     assert!(caller.is_running());

@@ -20,7 +20,7 @@ fn after_the_start_callers_skip_the_lobby() {
     let mut caller = bridge.call("caller", &format!("{conference}#"));
     caller.wait_answered(Duration::from_secs(30));
     let state = bridge.wait_state(&conference, "the caller joins", |s| s.in_meeting() == 2);
-    assert_eq!(state.in_lobby(), 0, "{:?}", state.json);
+    assert_eq!(state.in_lobby(), 0, "{state:?}");
     for call in [&mut caller, &mut organiser] {
         call.hang_up();
         assert_eq!(call.wait_end(Duration::from_secs(30)), Ending::ByCaller);

@@ -27,8 +27,8 @@ fn lobby_callers_hear_hold_music_and_star21_admits_them() {
     let state = bridge.wait_state(&conference, "two callers in the lobby", |s| {
         s.in_lobby() == 2
     });
-    assert!(!state.started, "{:?}", state.json);
-    assert_eq!(state.in_meeting(), 0, "{:?}", state.json);
+    assert!(!state.started, "{state:?}");
+    assert_eq!(state.in_meeting(), 0, "{state:?}");
     // Each receives the music: the last two seconds it received are in the asset.
     for port in ports {
         wait_for(
@@ -56,13 +56,13 @@ fn lobby_callers_hear_hold_music_and_star21_admits_them() {
         state.in_lobby(),
         2,
         "the organiser's arrival admits nobody: {:?}",
-        state.json
+        state
     );
     organiser.more_keys();
     let state = bridge.wait_state(&conference, "*21 admits both", |s| {
         s.in_lobby() == 0 && s.in_meeting() == 3
     });
-    assert_eq!(state.organisers_in_meeting(), 1, "{:?}", state.json);
+    assert_eq!(state.organisers_in_meeting(), 1, "{state:?}");
     for call in [&mut first, &mut second, &mut organiser] {
         call.hang_up();
         assert_eq!(call.wait_end(Duration::from_secs(30)), Ending::ByCaller);

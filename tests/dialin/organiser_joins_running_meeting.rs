@@ -34,7 +34,7 @@ fn the_organiser_calling_a_running_meeting_gets_star21() {
     let state = bridge.wait_state(&conference, "the organiser leaves", |s| {
         s.participants.len() == 1
     });
-    assert!(state.started, "the meeting goes on: {:?}", state.json);
+    assert!(state.started, "the meeting goes on: {state:?}");
 
     let mut caller = bridge.call("second caller", &format!("{conference}#"));
     caller.wait_answered(Duration::from_secs(30));
@@ -49,7 +49,7 @@ fn the_organiser_calling_a_running_meeting_gets_star21() {
     let state = bridge.wait_state(&conference, "the organiser joins", |s| {
         s.organisers_in_meeting() == 1
     });
-    assert_eq!(state.in_lobby(), 1, "{:?}", state.json);
+    assert_eq!(state.in_lobby(), 1, "{state:?}");
     organiser.more_keys();
     bridge.wait_state(&conference, "*21 admits the second caller", |s| {
         s.in_lobby() == 0 && s.in_meeting() == 3

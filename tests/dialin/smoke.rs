@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use common::directory::{ALICE, TOLL};
 use common::phone::{event_code, free_port_block};
 use common::{Serve, TestStore};
+use pinbridge_app::report::{MeetingReport, NewMeetingReport};
+use pinbridge_domain::meeting::{ParticipantKind, Placement};
 use pinbridge_media::Codec;
 use pinbridge_media::analysis::{goertzel_power, rms};
-use serde_json::Value;
 
 const FRAME: usize = 160;
 const TICK: Duration = Duration::from_millis(20);
@@ -309,17 +310,22 @@ fn wait_for_meeting(
     phones: &mut [&mut Phone],
     limit: Duration,
     what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
+    done: impl Fn(&MeetingReport) -> bool,
+) -> MeetingReport {
     let deadline = Instant::now() + limit;
     loop {
-        let shown = store.json(&["meeting", "show", conference_id]);
+        let shown = common::phone::bridge::read_report(&store.ok(&[
+            "--json",
+            "meeting",
+            "show",
+            conference_id,
+        ]));
         if done(&shown) {
             return shown;
         }
         assert!(
             Instant::now() < deadline,
-            "[{}] not reached within {limit:?}: {what}; last: {shown}",
+            "[{}] not reached within {limit:?}: {what}; last: {shown:?}",
             store.name
         );
         run(phones, 10);
@@ -353,10 +359,6 @@ fn setup(store: &TestStore) -> (String, String) {
     (pin, conference_id)
 }
 
-fn participants(shown: &Value) -> &Vec<Value> {
-    shown["participants"].as_array().expect("participants")
-}
-
 #[test]
 fn organiser_starts_own_meeting_with_pin_by_rfc4733_and_hangs_up() {
     for store in common::stores() {
@@ -384,14 +386,14 @@ fn organiser_starts_own_meeting_with_pin_by_rfc4733_and_hangs_up() {
             &mut [&mut phone],
             Duration::from_secs(30),
             "the organiser starts the meeting",
-            |m| m["started"] == true,
+            |m| m.started,
         );
-        let people = participants(&shown);
-        assert_eq!(people.len(), 1, "[{}] {shown}", store.name);
-        assert_eq!(people[0]["organizer"], true);
-        assert_eq!(people[0]["placement"], "meeting");
-        assert_eq!(people[0]["kind"], "phone");
-        assert_eq!(people[0]["calling_number"], "+1425555****");
+        let people = &shown.participants;
+        assert_eq!(people.len(), 1, "[{}] {shown:?}", store.name);
+        assert!(people[0].organizer, "{shown:?}");
+        assert_eq!(people[0].placement, Placement::Meeting);
+        assert_eq!(people[0].kind, ParticipantKind::Phone);
+        assert_eq!(people[0].calling_number.as_deref(), Some("+1425555****"));
 
         let (status, metrics) = common::http_get(&serve.url, "/metrics");
         assert_eq!(status, 200);
@@ -405,7 +407,7 @@ fn organiser_starts_own_meeting_with_pin_by_rfc4733_and_hangs_up() {
             &mut [],
             Duration::from_secs(10),
             "the meeting ends when the last participant leaves",
-            |m| m["started"] == false && participants(m).is_empty(),
+            |m| !m.started && m.participants.is_empty(),
         );
         assert!(
             serve.stop().success(),
@@ -419,8 +421,18 @@ fn organiser_starts_own_meeting_with_pin_by_rfc4733_and_hangs_up() {
 fn lobby_caller_hears_music_is_admitted_by_star_21_and_both_are_mixed() {
     for store in common::stores() {
         let (pin, _) = setup(&store);
-        let meeting = store.json(&["meeting", "new", "--organizer", ALICE, "--subject", "Smoke"]);
-        let conference_id = meeting["conference_id"].as_str().expect("an ID").to_owned();
+        let out = store.ok(&[
+            "--json",
+            "meeting",
+            "new",
+            "--organizer",
+            ALICE,
+            "--subject",
+            "Smoke",
+        ]);
+        let meeting: NewMeetingReport =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let conference_id = meeting.conference_id;
         let (serve, sip) = start(&store);
 
         let mut caller = Phone::new("caller", sip);
@@ -432,10 +444,10 @@ fn lobby_caller_hears_music_is_admitted_by_star_21_and_both_are_mixed() {
             &mut [&mut caller],
             Duration::from_secs(30),
             "the caller waits in the lobby",
-            |m| participants(m).len() == 1,
+            |m| m.participants.len() == 1,
         );
-        assert_eq!(shown["started"], false);
-        assert_eq!(participants(&shown)[0]["placement"], "lobby");
+        assert!(!shown.started, "{shown:?}");
+        assert_eq!(shown.participants[0].placement, Placement::Lobby);
         // The lobby announcement, then music: well after it, the caller still hears sound.
         run(&mut [&mut caller], 300);
         assert!(
@@ -453,7 +465,7 @@ fn lobby_caller_hears_music_is_admitted_by_star_21_and_both_are_mixed() {
             &mut [&mut caller, &mut organiser],
             Duration::from_secs(30),
             "the organiser starts the meeting",
-            |m| m["started"] == true,
+            |m| m.started,
         );
         organiser.press("*21");
         let shown = wait_for_meeting(
@@ -462,9 +474,13 @@ fn lobby_caller_hears_music_is_admitted_by_star_21_and_both_are_mixed() {
             &mut [&mut caller, &mut organiser],
             Duration::from_secs(20),
             "*21 admits the caller",
-            |m| participants(m).iter().all(|p| p["placement"] == "meeting"),
+            |m| {
+                m.participants
+                    .iter()
+                    .all(|p| p.placement == Placement::Meeting)
+            },
         );
-        assert_eq!(participants(&shown).len(), 2);
+        assert_eq!(shown.participants.len(), 2);
 
         // Each talks with a tone of its own; after the announcements each hears the
         // other's tone and not their own.

@@ -33,7 +33,7 @@ fn an_invite_from_outside_the_allow_list_gets_403() {
     );
     assert!(outsider.logged("rejected 403"));
     let state = bridge.state(&conference);
-    assert_eq!(state.participants.len(), 1, "{:?}", state.json);
+    assert_eq!(state.participants.len(), 1, "{state:?}");
     assert!(allowed.is_running(), "{}", allowed.report());
     assert_eq!(bridge.metric("pinbridge_calls_answered_total"), 1.0);
     assert_eq!(bridge.metric("pinbridge_active_calls"), 1.0);

@@ -25,8 +25,8 @@ fn three_wrong_pins_end_the_call() {
     Bridge::wait_prompt(&capture, answer.rtp_port, "goodbye");
     Bridge::wait_prompt(&capture, answer.rtp_port, "pin-invalid");
     let state = bridge.state(&conference);
-    assert!(!state.started, "{:?}", state.json);
-    assert!(state.participants.is_empty(), "{:?}", state.json);
+    assert!(!state.started, "{state:?}");
+    assert!(state.participants.is_empty(), "{state:?}");
     assert_eq!(bridge.metric("pinbridge_pin_failures_total"), 3.0);
     capture.stop();
 }

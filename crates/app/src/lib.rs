@@ -5,7 +5,12 @@
 //! one store transaction, and returns what the caller may show, including the one-time
 //! plaintext PIN where the action generated one.
 
+mod access;
+mod directory;
 mod key_file;
+mod meetings;
+pub mod report;
+pub mod secret;
 
 use std::path::PathBuf;
 
@@ -15,12 +20,14 @@ use pinbridge_domain::ops::{self, EnableOptions, NewPin, SetOptions};
 use pinbridge_domain::settings::TenantSettingsChange;
 use pinbridge_domain::user::Role;
 use pinbridge_domain::{
-    DisplayName, EmailAddress, Pin, PinHash, SecretHasher, ServerKey, ServiceNumber,
+    ConferenceId, DisplayName, EmailAddress, Pin, PinHash, SecretHasher, ServerKey, ServiceNumber,
     TenantSettings, Upn, User, VerifyMemory,
 };
-use pinbridge_store::{Location, NewUser, OpenOptions, Store, StoreError};
+use pinbridge_store::{Location, NewUser, OpenOptions, Store, StoreError, now_ms};
 
+pub use access::{IssuedApiToken, SignIn, SignInOutcome, account_subject};
 pub use key_file::load_or_create_key;
+pub use meetings::{DialInMeeting, MeetingRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -30,6 +37,15 @@ pub enum AppError {
     Key(String),
     #[error("the password must be at least {min} characters", min = MIN_PASSWORD_CHARS)]
     WeakPassword,
+    #[error("{0} is not enabled for audio conferencing (enable the user first)")]
+    OrganizerNotEnabled(Upn),
+    #[error("no meeting with conference ID {0}")]
+    NoMeeting(ConferenceId),
+    #[error("the organiser {organizer} of meeting {conference_id} is gone")]
+    OrganizerGone {
+        conference_id: ConferenceId,
+        organizer: Upn,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -338,13 +354,6 @@ impl App {
     pub async fn add_number(&self, actor: &Actor, number: &ServiceNumber) -> Result<()> {
         Ok(self.store.add_number(actor, number).await?)
     }
-}
-
-fn now_ms() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Checks organiser PINs against their stored hashes; see [`App::pin_checker`].

@@ -53,10 +53,11 @@ pub enum AuditAction {
     ApiTokenCreated,
     ApiTokenRevoked,
     SignInLockCleared,
+    MeetingCreated,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::UserAdded,
         Self::UserEnabled,
         Self::UserDisabled,
@@ -75,6 +76,7 @@ impl AuditAction {
         Self::ApiTokenCreated,
         Self::ApiTokenRevoked,
         Self::SignInLockCleared,
+        Self::MeetingCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +99,7 @@ impl AuditAction {
             Self::ApiTokenCreated => "api_token.created",
             Self::ApiTokenRevoked => "api_token.revoked",
             Self::SignInLockCleared => "sign_in.lock_cleared",
+            Self::MeetingCreated => "meeting.created",
         }
     }
 
@@ -157,6 +160,7 @@ mod tests {
             AuditAction::ApiTokenCreated => 15,
             AuditAction::ApiTokenRevoked => 16,
             AuditAction::SignInLockCleared => 17,
+            AuditAction::MeetingCreated => 18,
         }
     }
 

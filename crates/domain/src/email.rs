@@ -1,6 +1,8 @@
-//! Which conferencing email an action causes, and to whom (PRODUCT.md, "Email", and
-//! settled rule 6). Rendering and delivery live in the mail crate; this module only
-//! decides.
+//! Which conferencing email an action causes, and to whom. An explicit send is always
+//! honoured, also with automatic emails off, and given together with a PIN reset it
+//! sends the PIN-reset email; an override address, once set, receives every later
+//! email until it is cleared. Rendering and delivery live in the mail crate; this
+//! module only decides.
 
 use serde::Serialize;
 

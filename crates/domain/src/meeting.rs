@@ -1,6 +1,6 @@
 //! Meetings and their rules: who starts a meeting, who waits in the lobby, who admits.
 //!
-//! The rules are PRODUCT.md's settled rules 1 to 3:
+//! The rules:
 //!
 //! - A meeting **starts** when the organiser joins by phone with the PIN, when a signed-in
 //!   user of the tenant joins from the app, or, where anonymous start applies, when the
@@ -19,8 +19,9 @@
 //! - A caller nobody admits within the lobby wait is released with
 //!   [`MeetingEvent::LobbyTimedOut`].
 //!
-//! Nothing here performs I/O or reads the clock: time is an argument, so a conference task
-//! drives [`Meeting`] with its own clock and tests drive it with virtual time.
+//! Nothing here performs I/O or reads the clock: time is an argument, so the bridge's
+//! engine thread drives [`Meeting`] with its own clock and tests drive it with virtual
+//! time.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -30,7 +31,7 @@ use crate::settings::TenantSettings;
 use crate::text::ConferenceId;
 use crate::user::{User, UserId};
 
-/// Whether anonymous start applies to a meeting (settled rule 2): the meeting's own
+/// Whether anonymous start applies to a meeting: the meeting's own
 /// setting when it has one, else the organiser's "callers can start my meetings".
 ///
 /// The tenant's "allow PSTN-only meetings by default" is deliberately not an input: it only
@@ -111,7 +112,7 @@ impl MeetingOptions {
     }
 }
 
-/// Identifies a participant within one meeting (the conference task hands them out).
+/// Identifies a participant within one meeting (the bridge hands them out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParticipantId(pub u64);
 
@@ -136,7 +137,8 @@ pub enum Joiner {
 }
 
 /// How a participant is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ParticipantKind {
     /// A caller on the phone.
     Phone,
@@ -144,13 +146,52 @@ pub enum ParticipantKind {
     App,
 }
 
+impl ParticipantKind {
+    /// The name the live state and the reports use: `phone` or `app`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::App => "app",
+        }
+    }
+
+    /// The kind named by [`ParticipantKind::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "phone" => Some(Self::Phone),
+            "app" => Some(Self::App),
+            _ => None,
+        }
+    }
+}
+
 /// Where a participant is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Placement {
     /// Waiting to be admitted, hearing music on hold.
     Lobby,
     /// In the meeting, hearing and heard by the others.
     Meeting,
+}
+
+impl Placement {
+    /// The name the live state and the reports use: `lobby` or `meeting`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lobby => "lobby",
+            Self::Meeting => "meeting",
+        }
+    }
+
+    /// The placement named by [`Placement::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "lobby" => Some(Self::Lobby),
+            "meeting" => Some(Self::Meeting),
+            _ => None,
+        }
+    }
 }
 
 /// One participant of a live meeting.
@@ -174,9 +215,9 @@ pub struct Participant {
 }
 
 impl Participant {
-    /// Whether this participant may admit callers from the lobby (settled rule 3): the
-    /// organiser, or a signed-in user of the tenant in the app, in either case only from
-    /// inside the meeting.
+    /// Whether this participant may admit callers from the lobby: the organiser, or a
+    /// signed-in user of the tenant in the app, in either case only from inside the
+    /// meeting.
     pub fn may_admit(&self) -> bool {
         self.placement == Placement::Meeting
             && (self.is_organiser || self.kind == ParticipantKind::App)
@@ -226,8 +267,8 @@ pub enum LeaveOutcome {
     },
 }
 
-/// Something every interested party should hear about. The conference task drains these
-/// with [`Meeting::poll_event`] and tells the calls concerned.
+/// Something every interested party should hear about. The bridge drains these with
+/// [`Meeting::poll_event`] and tells the calls concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeetingEvent {
     /// The meeting started, because of this participant's join.
@@ -351,7 +392,7 @@ impl Meeting {
         self.participants.iter().find(|p| p.id == id)
     }
 
-    /// Nobody is connected, in the lobby or the meeting: the conference task may drop it.
+    /// Nobody is connected, in the lobby or the meeting: the bridge may drop it.
     pub fn is_empty(&self) -> bool {
         self.participants.is_empty()
     }

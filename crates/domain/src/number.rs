@@ -1,11 +1,11 @@
 //! Dial-in service numbers: the numbers callers dial, each toll or toll-free, with the
 //! language its prompts are played in.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::text::{E164, LanguageTag, TextError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NumberKind {
     Toll,
@@ -86,6 +86,26 @@ impl ServiceNumber {
     }
 }
 
+/// A caller's number as it is shown (in the live state, the CLI and the app): the
+/// last four digits hidden (`+14255550123` → `+1425555****`); a number of six digits
+/// or fewer is hidden whole. Anything that is not a digit is kept as it is.
+pub fn mask_calling_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    let digits = chars.iter().filter(|c| c.is_ascii_digit()).count();
+    let hide = if digits > 6 { 4 } else { digits };
+    let mut hidden = 0;
+    let mut out: Vec<char> = Vec::with_capacity(chars.len());
+    for &c in chars.iter().rev() {
+        if c.is_ascii_digit() && hidden < hide {
+            out.push('*');
+            hidden += 1;
+        } else {
+            out.push(c);
+        }
+    }
+    out.into_iter().rev().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +135,16 @@ mod tests {
         assert!(
             ServiceNumber::new(n.number, NumberKind::Toll, LanguageTag::default(), dup).is_err()
         );
+    }
+
+    #[test]
+    fn masks_the_last_four_digits() {
+        assert_eq!(mask_calling_number("+14255550123"), "+1425555****");
+        assert_eq!(mask_calling_number("+1 425 555 0123"), "+1 425 555 ****");
+        assert_eq!(mask_calling_number("1234567"), "123****");
+        assert_eq!(mask_calling_number("123456"), "******");
+        assert_eq!(mask_calling_number("1234"), "****");
+        assert_eq!(mask_calling_number("anonymous"), "anonymous");
+        assert_eq!(mask_calling_number(""), "");
     }
 }

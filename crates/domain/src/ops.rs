@@ -192,7 +192,7 @@ pub fn enable(
     Ok(effects)
 }
 
-/// Disables audio conferencing (settled rule 7): the PIN is removed, the conference ID
+/// Disables audio conferencing: the PIN is removed, the conference ID
 /// stays reserved, the notice email is sent.
 pub fn disable(user: &mut User, settings: &TenantSettings) -> Result<Effects, OpError> {
     if !user.conferencing.enabled {

@@ -254,6 +254,50 @@ impl ConferenceId {
     }
 }
 
+/// A meeting's subject: 1 to 200 characters on one line, kept without the spaces
+/// around it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MeetingSubject(String);
+string_newtype!(MeetingSubject);
+
+impl MeetingSubject {
+    /// The longest subject, in characters.
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        let value = value.trim();
+        check_plain("meeting subject", value, Self::MAX_CHARS)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
+/// The name of an API token, which the audit log shows: 1 to 64 ASCII letters, digits,
+/// `-`, `_` or `.`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenName(String);
+string_newtype!(TokenName);
+
+impl TokenName {
+    /// The longest name, in characters.
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        let ok = !value.is_empty()
+            && value.len() <= Self::MAX_CHARS
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(invalid(
+                "token name",
+                value,
+                "it must be 1 to 64 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +376,44 @@ mod tests {
         let id = ConferenceId::generate(&mut rand_core::OsRng);
         assert_eq!(id.as_str().len(), 9);
         assert!(!id.as_str().starts_with('0'));
+    }
+
+    #[test]
+    fn meeting_subjects_are_one_trimmed_line() {
+        assert_eq!(
+            MeetingSubject::parse(" Q3 review ").unwrap().as_str(),
+            "Q3 review"
+        );
+        let longest = "x".repeat(MeetingSubject::MAX_CHARS);
+        assert_eq!(MeetingSubject::parse(&longest).unwrap().as_str(), longest);
+        assert!(matches!(
+            MeetingSubject::parse(&format!("{longest}x")),
+            Err(TextError::TooLong { .. })
+        ));
+        assert!(matches!(
+            MeetingSubject::parse("two\nlines"),
+            Err(TextError::ControlCharacter { .. })
+        ));
+        assert!(matches!(
+            MeetingSubject::parse("   "),
+            Err(TextError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn token_names_are_short_plain_words() {
+        assert_eq!(
+            TokenName::parse("ci-deploy_1.2").unwrap().as_str(),
+            "ci-deploy_1.2"
+        );
+        assert!(TokenName::parse(&"a".repeat(TokenName::MAX_CHARS)).is_ok());
+        for bad in [
+            "",
+            "two words",
+            "naïve",
+            &"a".repeat(TokenName::MAX_CHARS + 1),
+        ] {
+            assert!(TokenName::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

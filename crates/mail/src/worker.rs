@@ -8,11 +8,11 @@
 //! flight at that moment can repeat.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use pinbridge_store::Store;
 use pinbridge_store::outbox::ClaimedMail;
+use pinbridge_store::{Store, now_ms};
 use rand_core::RngCore;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -139,12 +139,6 @@ pub struct Worker {
     /// Serialises this process's outcome writes on SQLite: concurrent writers would
     /// otherwise wait in SQLite's busy handler, which sleeps in steps of milliseconds.
     sqlite_writes: Arc<tokio::sync::Mutex<()>>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, millis)
 }
 
 fn jitter() -> f64 {

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use pinbridge_app::App;
 use pinbridge_bridge::{Command, ControlRequest, Directory, LiveUpdate, MeetingRecord, PinCheck};
-use pinbridge_domain::meeting::{MeetingOptions, MeetingSettings, ParticipantKind, Placement};
 use pinbridge_domain::{ConferenceId, VerifyMemory};
 use pinbridge_store::meetings::LiveParticipant;
 use tokio::sync::mpsc::{Receiver, channel};
@@ -113,10 +112,10 @@ impl PinChecks {
 }
 
 /// Reads the directory once.
-pub async fn load_directory(app: &App) -> Result<Directory, pinbridge_store::StoreError> {
+pub async fn load_directory(app: &App) -> Result<Directory, pinbridge_app::AppError> {
     Ok(Directory {
-        settings: app.store().tenant_settings().await?,
-        numbers: app.store().numbers().await?,
+        settings: app.tenant_settings().await?,
+        numbers: app.numbers().await?,
     })
 }
 
@@ -218,25 +217,11 @@ fn answer(engine: &SyncSender<EngineCommand>, command: Command) {
 /// The meeting a conference ID leads to: a meeting's own ID, or a user's own ID (a
 /// meeting that user organises). Its organiser must be enabled for audio conferencing.
 async fn lookup(app: &App, id: &ConferenceId) -> Option<MeetingRecord> {
-    let store = app.store();
-    let found = async {
-        let (organiser, settings) = match store.meeting(id).await? {
-            Some(meeting) => (store.user(&meeting.organizer).await?, meeting.settings),
-            None => (
-                store.user_by_conference_id(id).await?,
-                MeetingSettings::default(),
-            ),
-        };
-        let tenant = store.tenant_settings().await?;
-        Ok::<_, pinbridge_store::StoreError>((organiser, settings, tenant))
-    }
-    .await;
-    match found {
-        Ok((Some(organiser), settings, tenant)) if organiser.conferencing.enabled => {
-            let options = MeetingOptions::resolve(id.clone(), &organiser, settings, &tenant);
-            Some(MeetingRecord { options, organiser })
-        }
-        Ok(_) => None,
+    match app.dial_in_meeting(id).await {
+        Ok(found) => found.map(|m| MeetingRecord {
+            options: m.options,
+            organiser: m.organiser,
+        }),
         Err(e) => {
             tracing::error!(error = %e, "conference look-up failed");
             None
@@ -244,31 +229,16 @@ async fn lookup(app: &App, id: &ConferenceId) -> Option<MeetingRecord> {
     }
 }
 
-fn placement_name(placement: Placement) -> &'static str {
-    match placement {
-        Placement::Lobby => "lobby",
-        Placement::Meeting => "meeting",
-    }
-}
-
-fn kind_name(kind: ParticipantKind) -> &'static str {
-    match kind {
-        ParticipantKind::Phone => "phone",
-        ParticipantKind::App => "app",
-    }
-}
-
 /// Writes live state in the order it happened.
 async fn write_live(app: App, mut updates: Receiver<LiveUpdate>) {
-    let store = app.store();
     while let Some(update) = updates.recv().await {
         let result = match &update {
             LiveUpdate::Meeting {
                 conference_id,
                 started_at_ms,
-            } => store.live_set_meeting(conference_id, *started_at_ms).await,
+            } => app.set_live_meeting(conference_id, *started_at_ms).await,
             LiveUpdate::MeetingClosed { conference_id } => {
-                store.live_remove_meeting(conference_id).await
+                app.close_live_meeting(conference_id).await
             }
             LiveUpdate::Participant {
                 conference_id,
@@ -281,20 +251,19 @@ async fn write_live(app: App, mut updates: Receiver<LiveUpdate>) {
             } => {
                 let row = LiveParticipant {
                     participant: *participant as i64,
-                    kind: kind_name(*kind).to_owned(),
+                    kind: kind.as_str().to_owned(),
                     is_organizer: *is_organiser,
-                    placement: placement_name(*placement).to_owned(),
+                    placement: placement.as_str().to_owned(),
                     calling_number: calling_number.clone(),
                     joined_at_ms: *joined_at_ms,
                 };
-                store.live_set_participant(conference_id, &row).await
+                app.set_live_participant(conference_id, &row).await
             }
             LiveUpdate::ParticipantLeft {
                 conference_id,
                 participant,
             } => {
-                store
-                    .live_remove_participant(conference_id, *participant as i64)
+                app.remove_live_participant(conference_id, *participant as i64)
                     .await
             }
         };

@@ -92,7 +92,7 @@ pub enum BridgeError {
     Assets(#[from] pinbridge_bridge::AssetError),
     /// The store could not be read.
     #[error("cannot read the store: {0}")]
-    Store(#[from] pinbridge_store::StoreError),
+    Store(#[from] pinbridge_app::AppError),
     /// The media thread could not be started.
     #[error("cannot start the media thread: {0}")]
     Thread(std::io::Error),
@@ -139,7 +139,7 @@ impl Bridge {
             .map_err(|e| bind_error("tcp", config.sip_tcp, e))?;
 
         let assets = Arc::new(pinbridge_bridge::Assets::load()?);
-        app.store().live_reset().await?;
+        app.reset_live_state().await?;
         let directory = control::load_directory(&app).await?;
         let ports = Arc::new(Mutex::new(PortAllocator::new(config.rtp_ports)));
 

@@ -655,7 +655,7 @@ impl Driver {
             .user
             .as_deref()
             .filter(|u| !u.is_empty())
-            .map(pinbridge_store::meetings::mask_calling_number);
+            .map(pinbridge_domain::number::mask_calling_number);
         let new_call = Box::new(NewCall {
             call: pinbridge_bridge::NewCall {
                 handle: call_id(handle),

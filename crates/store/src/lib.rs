@@ -123,7 +123,9 @@ pub struct UserContext<'a> {
     pub candidate_conference_id: ConferenceId,
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// The wall clock as Unix milliseconds, the unit every stored instant is in (0 for a
+/// clock set before 1970).
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -6,6 +6,7 @@
 //! callers (started or not, each participant and where they are), so that another
 //! process (the CLI, the web) can show it.
 
+use pinbridge_domain::audit::{Actor, AuditAction, AuditEntry};
 use pinbridge_domain::meeting::MeetingSettings;
 use pinbridge_domain::user::UserId;
 use pinbridge_domain::{ConferenceId, Upn};
@@ -99,8 +100,8 @@ fn flag_value(flag: Option<bool>) -> Option<i64> {
 
 impl Store {
     /// Creates a meeting with a fresh conference ID, reserved so that no user or other
-    /// meeting can have it.
-    pub async fn create_meeting(&self, new: &NewMeeting) -> Result<StoredMeeting> {
+    /// meeting can have it, and audits it (`meeting.created`, naming the organiser).
+    pub async fn create_meeting(&self, actor: &Actor, new: &NewMeeting) -> Result<StoredMeeting> {
         const ATTEMPTS: usize = 8;
         for _ in 0..ATTEMPTS {
             let mut tx = self.begin_write().await?;
@@ -140,6 +141,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            let entry = AuditEntry::new(
+                AuditAction::MeetingCreated,
+                Some(&new.organizer),
+                format!("meeting {candidate} created"),
+            );
+            Self::append_audit(&mut tx, actor, &[entry]).await?;
             tx.commit().await?;
             return self
                 .meeting(&candidate)
@@ -288,36 +295,5 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-}
-
-/// A calling number with its last four digits hidden (`+14255550123` → `+1425555****`);
-/// short numbers are hidden whole.
-pub fn mask_calling_number(number: &str) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    let digits = chars.iter().filter(|c| c.is_ascii_digit()).count();
-    let hide = if digits > 6 { 4 } else { digits };
-    let mut hidden = 0;
-    let mut out: Vec<char> = Vec::with_capacity(chars.len());
-    for &c in chars.iter().rev() {
-        if c.is_ascii_digit() && hidden < hide {
-            out.push('*');
-            hidden += 1;
-        } else {
-            out.push(c);
-        }
-    }
-    out.into_iter().rev().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_the_last_four_digits() {
-        assert_eq!(mask_calling_number("+14255550123"), "+1425555****");
-        assert_eq!(mask_calling_number("1234"), "****");
-        assert_eq!(mask_calling_number("anonymous"), "anonymous");
     }
 }

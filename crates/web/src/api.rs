@@ -28,8 +28,9 @@ pub use self::formats::{
 };
 
 use crate::error::Error;
-use crate::session::{self, SESSION_COOKIE, secret_hash};
+use crate::session::{self, SESSION_COOKIE};
 use crate::{AppState, RouteEntry};
+use pinbridge_app::secret::secret_hash;
 
 pub(crate) fn routes() -> Vec<RouteEntry> {
     let r = |method: Method, path: &'static str, handler| RouteEntry {
@@ -187,7 +188,6 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let store = state.app.store();
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
@@ -196,7 +196,7 @@ impl FromRequestParts<AppState> for Caller {
                 .map(str::trim)
                 .filter(|t| !t.is_empty() && t.len() <= 256)
                 .ok_or(Error::Unauthenticated)?;
-            let found = store.api_token_by_hash(&secret_hash(token)).await?;
+            let found = state.app.api_token(token).await?;
             return match found {
                 Some(t) => Ok(Self {
                     actor: Actor::token(&t.name),
@@ -205,7 +205,7 @@ impl FromRequestParts<AppState> for Caller {
             };
         }
         if let Some(value) = session::cookie(&parts.headers, SESSION_COOKIE)
-            && let Some(user) = store.session_user(&secret_hash(&value)).await?
+            && let Some(user) = state.app.session_user(&secret_hash(&value)).await?
         {
             if user.role != Role::Admin {
                 return Err(ApiError(Error::Forbidden));
@@ -715,8 +715,7 @@ async fn list_users(
     }
     let page = state
         .app
-        .store()
-        .list_users(&UserQuery {
+        .search_users(&UserQuery {
             search: q.search,
             limit: q.limit.unwrap_or(100).clamp(1, 1000),
             offset: q.offset.unwrap_or(0),
@@ -898,7 +897,7 @@ async fn clear_email_override(
 #[utoipa::path(get, path = "/api/v1/tenant-settings", security(("bearer" = [])),
     responses((status = 200, body = SettingsView), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody)))]
 async fn get_settings(State(state): State<AppState>, _: Caller) -> ApiResult<Json<SettingsView>> {
-    let s = state.app.store().tenant_settings().await?;
+    let s = state.app.tenant_settings().await?;
     Ok(Json(settings_view(&s)))
 }
 
@@ -946,7 +945,7 @@ async fn list_numbers(
     State(state): State<AppState>,
     _: Caller,
 ) -> ApiResult<Json<Vec<NumberView>>> {
-    let numbers = state.app.store().numbers().await?;
+    let numbers = state.app.numbers().await?;
     Ok(Json(numbers.iter().map(number_view).collect()))
 }
 
@@ -996,7 +995,6 @@ async fn audit(
     let target = optional_exact("the user", q.user.as_deref(), Upn::parse)?;
     let records = state
         .app
-        .store()
         .audit(&AuditQuery {
             limit: q.limit.unwrap_or(100).clamp(1, 10_000),
             target,

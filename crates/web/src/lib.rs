@@ -153,7 +153,7 @@ async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], Stri
 
 /// 200 while the store answers; 503 with the reason when it does not.
 async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
-    match tokio::time::timeout(HEALTH_TIMEOUT, state.app.store().ping()).await {
+    match tokio::time::timeout(HEALTH_TIMEOUT, state.app.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ok\n".to_owned()),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "health check: store unavailable");

@@ -23,18 +23,14 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::session::{
     self, Admin, PRESESSION_COOKIE, RequestContext, SESSION_COOKIE, SignedIn, csrf_token_for,
-    percent_encode, random_secret, secret_hash, set_cookie,
+    percent_encode, set_cookie,
 };
 use crate::{AppState, RouteEntry};
-
-/// A password hash checked when the account does not exist (computed once).
-static UNKNOWN_ACCOUNT_HASH: std::sync::OnceLock<Option<pinbridge_domain::PinHash>> =
-    std::sync::OnceLock::new();
+use pinbridge_app::secret::{random_secret, secret_hash};
+use pinbridge_app::{SignIn, SignInOutcome};
 
 /// Users per page of the users list.
 const PAGE_SIZE: u32 = 50;
-/// How long a PIN reset confirmation stays usable.
-const FORM_TOKEN_LIFETIME_MS: i64 = 30 * 60 * 1000;
 
 pub(crate) fn routes() -> Vec<RouteEntry> {
     let r = |method: Method, path: &'static str, handler| RouteEntry {
@@ -207,13 +203,6 @@ fn parse_upn(text: &str) -> Result<Upn> {
     Upn::parse(text).map_err(|_| Error::NotFound)
 }
 
-fn now_ms() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SSZ` (UTC).
 fn format_time(ms: i64) -> String {
     pinbridge_domain::time::format_utc_millis(ms)
@@ -301,71 +290,43 @@ async fn signin(
     ctx: RequestContext,
     Form(form): Form<SignInForm>,
 ) -> Result<Response> {
-    let store = state.app.store();
-    let account = account_subject(&form.upn);
-    let address = format!("address:{}", ctx.client);
-    let subjects = [account.as_str(), address.as_str()];
     let next = local_path(form.next.as_deref());
-    if store.sign_in_locked_until(&subjects).await?.is_some() {
-        return signin_response(
-            &headers,
-            ctx,
-            StatusCode::TOO_MANY_REQUESTS,
-            next,
-            form.upn,
-            Some(Error::Locked.to_string()),
-        );
-    }
-    let user = match Upn::parse(form.upn.trim()) {
-        Ok(upn) => store.user(&upn).await?,
-        Err(_) => None,
-    };
-    // An unknown account costs the same hash as a known one, so the time of the answer
-    // does not tell which accounts exist.
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let hasher = state.app.hasher().clone();
-    let password = form.password.clone().into_bytes();
-    let verified = tokio::task::spawn_blocking(move || match stored {
-        Some(hash) => hasher.verify(&password, &hash),
-        None => {
-            let dummy = UNKNOWN_ACCOUNT_HASH
-                .get_or_init(|| hasher.hash(b"no such account", &mut rand_core::OsRng).ok());
-            if let Some(hash) = dummy {
-                let _ = hasher.verify(&password, hash);
-            }
-            false
-        }
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    let Some(user) = user.filter(|_| verified) else {
-        store
-            .record_sign_in_failure(&[account.as_str()], state.web.account_throttle)
-            .await?;
-        store
-            .record_sign_in_failure(&[address.as_str()], state.web.address_throttle)
-            .await?;
-        tracing::info!(client = %ctx.client, "failed sign-in");
-        return signin_response(
-            &headers,
-            ctx,
-            StatusCode::UNAUTHORIZED,
-            next,
-            form.upn,
-            Some("The user name or password is wrong.".to_owned()),
-        );
-    };
-    store.clear_sign_in_failures(&account).await?;
-    store.purge_expired_web_state().await?;
-    let secret = random_secret();
     let lifetime = state.web.session_lifetime;
-    store
-        .create_session(
-            &secret_hash(&secret),
-            user.id,
-            now_ms() + lifetime.as_millis() as i64,
-        )
+    let outcome = state
+        .app
+        .sign_in(&SignIn {
+            upn: &form.upn,
+            password: &form.password,
+            client: ctx.client,
+            account_throttle: state.web.account_throttle,
+            address_throttle: state.web.address_throttle,
+            session_lifetime: lifetime,
+        })
         .await?;
+    let (user, session) = match outcome {
+        SignInOutcome::SignedIn { user, session } => (*user, session),
+        SignInOutcome::Locked => {
+            return signin_response(
+                &headers,
+                ctx,
+                StatusCode::TOO_MANY_REQUESTS,
+                next,
+                form.upn,
+                Some(Error::Locked.to_string()),
+            );
+        }
+        SignInOutcome::Refused => {
+            tracing::info!(client = %ctx.client, "failed sign-in");
+            return signin_response(
+                &headers,
+                ctx,
+                StatusCode::UNAUTHORIZED,
+                next,
+                form.upn,
+                Some("The user name or password is wrong.".to_owned()),
+            );
+        }
+    };
     let target = if !next.is_empty() {
         next
     } else if user.role == Role::Admin {
@@ -376,22 +337,9 @@ async fn signin(
     let mut response = Redirect::to(&target).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &secret, lifetime.as_secs() as i64, ctx.tls),
+        set_cookie(SESSION_COOKIE, &session, lifetime.as_secs() as i64, ctx.tls),
     );
     Ok(response)
-}
-
-/// The throttle subject of an account as typed at sign-in: lower case, without control
-/// characters, at most 320 characters (the longest address).
-fn account_subject(upn: &str) -> String {
-    let clean: String = upn
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(320)
-        .collect();
-    format!("account:{clean}")
 }
 
 async fn signout(
@@ -400,11 +348,7 @@ async fn signout(
     ctx: RequestContext,
 ) -> Result<Response> {
     if let Some(value) = session::cookie(&headers, SESSION_COOKIE) {
-        state
-            .app
-            .store()
-            .delete_session(&secret_hash(&value))
-            .await?;
+        state.app.sign_out(&secret_hash(&value)).await?;
     }
     let mut response = Redirect::to("/signin").into_response();
     response.headers_mut().append(
@@ -463,17 +407,7 @@ async fn change_password(
         };
         Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
     };
-    let verified = match s.user.password_hash.clone() {
-        Some(hash) => {
-            let hasher = state.app.hasher().clone();
-            let password = form.current.clone().into_bytes();
-            tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-        }
-        None => false,
-    };
-    if !verified {
+    if !state.app.verify_password(&s.user, &form.current).await? {
         return refuse("The current password is wrong.");
     }
     if form.new != form.confirm {
@@ -499,8 +433,7 @@ async fn change_password(
     }
     state
         .app
-        .store()
-        .delete_other_sessions(s.user.id, &s.session_hash)
+        .end_other_sessions(&s.user, &s.session_hash)
         .await?;
     Ok(Redirect::to("/password?done=1").into_response())
 }
@@ -525,19 +458,10 @@ async fn issue_token(
     purpose: FormPurpose,
     target: &Upn,
 ) -> Result<String> {
-    let token = random_secret();
-    state
+    Ok(state
         .app
-        .store()
-        .issue_form_token(
-            &secret_hash(&token),
-            &s.session_hash,
-            purpose,
-            target,
-            now_ms() + FORM_TOKEN_LIFETIME_MS,
-        )
-        .await?;
-    Ok(token)
+        .issue_form_token(&s.session_hash, purpose, target)
+        .await?)
 }
 
 async fn usp_page(State(state): State<AppState>, s: SignedIn) -> Result<Response> {
@@ -588,11 +512,10 @@ async fn usp_reset_pin(
     s: SignedIn,
     Form(form): Form<TokenForm>,
 ) -> Result<Response> {
-    let token_hash = secret_hash(&form.token);
-    let store = state.app.store();
-    let fresh = store
+    let fresh = state
+        .app
         .use_form_token(
-            &token_hash,
+            &form.token,
             &s.session_hash,
             FormPurpose::SelfPinReset,
             &s.user.upn,
@@ -602,7 +525,7 @@ async fn usp_reset_pin(
         match state.app.reset_own_pin(&s.user.upn).await {
             Ok(issued) => Some(issued.pin.reveal().to_owned()),
             Err(e) => {
-                store.release_form_token(&token_hash).await?;
+                state.app.release_form_token(&form.token).await?;
                 return Err(e.into());
             }
         }
@@ -663,8 +586,7 @@ async fn users_page(
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
     let result = state
         .app
-        .store()
-        .list_users(&UserQuery {
+        .search_users(&UserQuery {
             search: Some(search.clone()),
             limit: PAGE_SIZE,
             offset,
@@ -800,7 +722,7 @@ async fn user_edit_page(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response> {
     let user = state.app.user(&parse_upn(&upn)?).await?;
-    let numbers = state.app.store().numbers().await?;
+    let numbers = state.app.numbers().await?;
     let of_kind = |kind: NumberKind| {
         numbers
             .iter()
@@ -998,13 +920,7 @@ async fn user_clear_lock(
     Path(upn): Path<String>,
 ) -> Result<Response> {
     let upn = parse_upn(&upn)?;
-    state.app.user(&upn).await?;
-    let subject = account_subject(upn.as_str());
-    let cleared = state
-        .app
-        .store()
-        .clear_sign_in_lock(&actor_of(&s), &subject)
-        .await?;
+    let cleared = state.app.clear_account_lock(&actor_of(&s), &upn).await?;
     Ok(back_to_edit(
         &upn,
         if cleared { "lock-cleared" } else { "no-lock" },
@@ -1046,8 +962,8 @@ async fn reset_pin_confirm(
     })?))
 }
 
-/// Reset: the new PIN in this response only (settled rule 5). A token posted again
-/// resets nothing and shows the mask.
+/// Reset: the new PIN in this response only, never stored or kept in the session. A
+/// token posted again resets nothing and shows the mask.
 async fn reset_pin(
     State(state): State<AppState>,
     Admin(s): Admin,
@@ -1055,11 +971,10 @@ async fn reset_pin(
     Form(form): Form<TokenForm>,
 ) -> Result<Response> {
     let upn = parse_upn(&upn)?;
-    let store = state.app.store();
-    let token_hash = secret_hash(&form.token);
-    let fresh = store
+    let fresh = state
+        .app
         .use_form_token(
-            &token_hash,
+            &form.token,
             &s.session_hash,
             FormPurpose::AdminPinReset,
             &upn,
@@ -1077,7 +992,7 @@ async fn reset_pin(
                 email_text(outcome.email.as_ref()),
             ),
             Err(e) => {
-                store.release_form_token(&token_hash).await?;
+                state.app.release_form_token(&form.token).await?;
                 return Err(e.into());
             }
         }
@@ -1129,7 +1044,7 @@ async fn settings_response(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response> {
-    let t = state.app.store().tenant_settings().await?;
+    let t = state.app.tenant_settings().await?;
     let page = SettingsPage {
         nav: nav(s),
         csrf: s.csrf.clone(),
@@ -1265,7 +1180,6 @@ async fn numbers_response(
 ) -> Result<Response> {
     let numbers = state
         .app
-        .store()
         .numbers()
         .await?
         .iter()
@@ -1403,7 +1317,6 @@ async fn audit_page(
     };
     let records = state
         .app
-        .store()
         .audit(&AuditQuery {
             limit: 1000,
             target,
@@ -1464,7 +1377,6 @@ async fn locks_page(
 ) -> Result<Response> {
     let locks = state
         .app
-        .store()
         .sign_in_locks()
         .await?
         .into_iter()
@@ -1495,7 +1407,6 @@ async fn locks_clear(
     if form.subject.chars().any(char::is_control)
         || !state
             .app
-            .store()
             .clear_sign_in_lock(&actor_of(&s), &form.subject)
             .await?
     {

@@ -14,9 +14,9 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use pinbridge_app::secret::secret_hash;
 use pinbridge_domain::User;
 use pinbridge_domain::user::Role;
-use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -37,18 +37,6 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 pub struct RequestContext {
     pub client: IpAddr,
     pub tls: bool,
-}
-
-/// A random secret, 32 bytes in hex.
-pub fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand_core::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// The SHA-256 of a secret, in hex: what the store keeps.
-pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// The CSRF token that belongs to a session or pre-session cookie value.
@@ -150,7 +138,6 @@ impl FromRequestParts<AppState> for SignedIn {
         let session_hash = secret_hash(&value);
         let user = state
             .app
-            .store()
             .session_user(&session_hash)
             .await
             .map_err(|e| NoSession::Failed(e.into()))?;

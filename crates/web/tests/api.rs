@@ -5,26 +5,29 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{ADMIN, ADMIN_PASSWORD, Harness, USER, USER_PASSWORD};
+use pinbridge_domain::TokenName;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "pb_api-test-token-0123456789";
-
-async fn harness() -> Harness {
+/// A harness and the bearer token of an API token named `api-test`.
+async fn harness() -> (Harness, String) {
     let h = Harness::new().await;
-    h.app
-        .store()
-        .create_api_token(
-            &pinbridge_domain::Actor::system(),
-            "api-test",
-            &pinbridge_web::session::secret_hash(TOKEN),
-        )
+    let name = TokenName::parse("api-test").unwrap();
+    let issued = h
+        .app
+        .create_api_token(&pinbridge_domain::Actor::system(), &name)
         .await
         .unwrap();
-    h
+    (h, issued.secret)
 }
 
-async fn call(h: &Harness, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let auth = format!("Bearer {TOKEN}");
+async fn call(
+    h: &Harness,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let auth = format!("Bearer {token}");
     let reply = h
         .send(
             method,
@@ -40,15 +43,22 @@ async fn call(h: &Harness, method: Method, path: &str, body: Option<Value>) -> (
 
 #[tokio::test]
 async fn every_route_works_with_a_token() {
-    let h = harness().await;
-    let (s, v) = call(&h, Method::GET, "/api/v1/users?search=alice", None).await;
+    let (h, token) = harness().await;
+    let (s, v) = call(&h, &token, Method::GET, "/api/v1/users?search=alice", None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["total"], 1);
     assert_eq!(v["users"][0]["audio_conferencing"]["pin"], "***********");
 
-    let (s, v) = call(&h, Method::POST, "/api/v1/users", Some(json!({"upn": "bob@contoso.example", "display_name": "Bob", "primary_smtp_address": "bob@contoso.example"}))).await;
+    let (s, v) = call(&h, &token, Method::POST, "/api/v1/users", Some(json!({"upn": "bob@contoso.example", "display_name": "Bob", "primary_smtp_address": "bob@contoso.example"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, v) = call(&h, Method::GET, "/api/v1/users/bob@contoso.example", None).await;
+    let (s, v) = call(
+        &h,
+        &token,
+        Method::GET,
+        "/api/v1/users/bob@contoso.example",
+        None,
+    )
+    .await;
     assert_eq!(
         (s, v["audio_conferencing"]["enabled"].clone()),
         (StatusCode::OK, json!(false))
@@ -56,6 +66,7 @@ async fn every_route_works_with_a_token() {
 
     let (s, v) = call(
         &h,
+        &token,
         Method::POST,
         "/api/v1/users/bob@contoso.example/enable",
         Some(json!({})),
@@ -74,6 +85,7 @@ async fn every_route_works_with_a_token() {
 
     let (s, v) = call(
         &h,
+        &token,
         Method::POST,
         "/api/v1/users/bob@contoso.example/reset-pin",
         None,
@@ -85,6 +97,7 @@ async fn every_route_works_with_a_token() {
 
     let (s, v) = call(
         &h,
+        &token,
         Method::POST,
         "/api/v1/users/bob@contoso.example/send-conference-info",
         None,
@@ -99,6 +112,7 @@ async fn every_route_works_with_a_token() {
 
     let (s, v) = call(
         &h,
+        &token,
         Method::PUT,
         "/api/v1/users/bob@contoso.example/email-override",
         Some(json!({"address": "bob@hotmail.example"})),
@@ -110,6 +124,7 @@ async fn every_route_works_with_a_token() {
     );
     let (s, v) = call(
         &h,
+        &token,
         Method::DELETE,
         "/api/v1/users/bob@contoso.example/email-override",
         None,
@@ -122,6 +137,7 @@ async fn every_route_works_with_a_token() {
 
     let (s, v) = call(
         &h,
+        &token,
         Method::POST,
         "/api/v1/users/bob@contoso.example/disable",
         None,
@@ -132,10 +148,11 @@ async fn every_route_works_with_a_token() {
         (StatusCode::OK, json!(false))
     );
 
-    let (s, v) = call(&h, Method::GET, "/api/v1/tenant-settings", None).await;
+    let (s, v) = call(&h, &token, Method::GET, "/api/v1/tenant-settings", None).await;
     assert_eq!((s, v["pin_length"].clone()), (StatusCode::OK, json!(5)));
     let (s, v) = call(
         &h,
+        &token,
         Method::PATCH,
         "/api/v1/tenant-settings",
         Some(json!({"pin_length": 8, "automatically_send_emails": false})),
@@ -152,6 +169,7 @@ async fn every_route_works_with_a_token() {
     // JSON Schema counts 10.0 as the integer 10, so the API takes it as 10.
     let (s, v) = call(
         &h,
+        &token,
         Method::PATCH,
         "/api/v1/tenant-settings",
         Some(json!({"pin_length": 10.0, "lobby_wait_minutes": 45.0})),
@@ -162,13 +180,14 @@ async fn every_route_works_with_a_token() {
         (StatusCode::OK, json!(10), json!(45))
     );
 
-    let (s, v) = call(&h, Method::POST, "/api/v1/numbers", Some(json!({"number": "+18005550199", "kind": "toll-free", "alternate_languages": ["fr-FR"]}))).await;
+    let (s, v) = call(&h, &token, Method::POST, "/api/v1/numbers", Some(json!({"number": "+18005550199", "kind": "toll-free", "alternate_languages": ["fr-FR"]}))).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, v) = call(&h, Method::GET, "/api/v1/numbers", None).await;
+    let (s, v) = call(&h, &token, Method::GET, "/api/v1/numbers", None).await;
     assert_eq!((s, v.as_array().unwrap().len()), (StatusCode::OK, 2));
 
     let (s, v) = call(
         &h,
+        &token,
         Method::GET,
         "/api/v1/audit?user=bob@contoso.example",
         None,
@@ -194,7 +213,7 @@ async fn every_route_works_with_a_token() {
 
 #[tokio::test]
 async fn authentication_failures_are_401_and_403() {
-    let h = harness().await;
+    let (h, token) = harness().await;
     for (auth, what) in [
         ("", "no token"),
         ("Bearer nope", "a wrong token"),
@@ -215,11 +234,10 @@ async fn authentication_failures_are_401_and_403() {
     }
     // A revoked token is refused.
     h.app
-        .store()
         .revoke_api_token(&pinbridge_domain::Actor::system(), "api-test")
         .await
         .unwrap();
-    let (s, _) = call(&h, Method::GET, "/api/v1/users", None).await;
+    let (s, _) = call(&h, &token, Method::GET, "/api/v1/users", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // A signed-in user who is not an admin is forbidden; an admin's session works.
     let user = h.sign_in(USER, USER_PASSWORD).await.ok().unwrap();
@@ -233,9 +251,9 @@ async fn authentication_failures_are_401_and_403() {
 
 #[tokio::test]
 async fn bad_bodies_are_400_or_422_and_change_nothing() {
-    let h = harness().await;
+    let (h, token) = harness().await;
     let before = h.snapshot().await;
-    let auth = format!("Bearer {TOKEN}");
+    let auth = format!("Bearer {token}");
     let cases: Vec<(Method, &str, &str, StatusCode)> = vec![
         (
             Method::POST,
@@ -409,7 +427,7 @@ async fn bad_bodies_are_400_or_422_and_change_nothing() {
         );
     }
     // A NUL byte once reached PostgreSQL as a 500 (found by schemathesis).
-    let (s, v) = call(&h, Method::GET, "/api/v1/users?search=a%00b", None).await;
+    let (s, v) = call(&h, &token, Method::GET, "/api/v1/users?search=a%00b", None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     let without_type = h
         .send(
@@ -433,7 +451,7 @@ async fn bad_bodies_are_400_or_422_and_change_nothing() {
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_api_route() {
-    let h = harness().await;
+    let (h, _) = harness().await;
     let reply = h.get("/api/v1/openapi.json", "").await;
     assert_eq!(reply.status, StatusCode::OK);
     let doc: Value = serde_json::from_str(&reply.body).unwrap();

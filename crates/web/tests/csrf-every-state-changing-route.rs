@@ -23,16 +23,15 @@ async fn every_state_changing_route_refuses_forged_requests() {
         .ok()
         .expect("admin signs in");
     let csrf = h.csrf(&session).await;
-    let token_secret = "pb_test-token-for-csrf";
-    h.app
-        .store()
+    let token_secret = h
+        .app
         .create_api_token(
             &pinbridge_domain::Actor::system(),
-            "csrf-test",
-            &pinbridge_web::session::secret_hash(token_secret),
+            &pinbridge_domain::TokenName::parse("csrf-test").unwrap(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .secret;
     let bearer = format!("Bearer {token_secret}");
     let routes: Vec<_> = pinbridge_web::route_table()
         .into_iter()

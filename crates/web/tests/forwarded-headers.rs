@@ -92,7 +92,7 @@ async fn failed_sign_ins_are_counted_per_forwarded_client() {
         let response = router.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    let locks = h.app.store().sign_in_locks().await.unwrap();
+    let locks = h.app.sign_in_locks().await.unwrap();
     let subjects: Vec<&str> = locks.iter().map(|l| l.subject.as_str()).collect();
     assert_eq!(
         subjects,

@@ -1,4 +1,5 @@
-//! Settled rule 5 through the router: the Reset form carries a one-time token; the
+//! A reset PIN is shown once, without JavaScript, through the router: the Reset form
+//! carries a one-time token; the
 //! POST's response shows the PIN with `Cache-Control: no-store`; posting the same token
 //! again resets nothing and shows the mask; no table holds the plaintext PIN.
 

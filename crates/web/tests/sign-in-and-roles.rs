@@ -150,7 +150,7 @@ async fn repeated_failures_lock_the_account_until_an_admin_clears_it() {
 
     // The admin's clearing is in the audit log, by whom and for whom; the successful
     // sign-in that followed is not an admin action and adds nothing.
-    let audit = h.app.store().audit(&audit_query()).await.unwrap();
+    let audit = h.app.audit(&audit_query()).await.unwrap();
     let cleared: Vec<_> = audit
         .iter()
         .filter(|r| r.action == AuditAction::SignInLockCleared)
@@ -175,7 +175,7 @@ async fn repeated_failures_lock_the_account_until_an_admin_clears_it() {
         )
         .await;
     assert!(reply.location().ends_with("done=no-lock"));
-    let after = h.app.store().audit(&audit_query()).await.unwrap();
+    let after = h.app.audit(&audit_query()).await.unwrap();
     assert_eq!(after.len(), audit.len(), "clearing nothing was audited");
     let page = h
         .get("/admin/audit?action=sign_in.lock_cleared", &admin)
@@ -216,9 +216,9 @@ async fn a_lock_cleared_on_the_locks_page_is_audited_without_the_name_typed() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert!(h.app.store().sign_in_locks().await.unwrap().is_empty());
+    assert!(h.app.sign_in_locks().await.unwrap().is_empty());
 
-    let audit = h.app.store().audit(&audit_query()).await.unwrap();
+    let audit = h.app.audit(&audit_query()).await.unwrap();
     let entry = &audit[0];
     assert_eq!(entry.action, AuditAction::SignInLockCleared);
     assert_eq!(entry.actor.as_str(), ADMIN);
@@ -246,7 +246,7 @@ async fn a_lock_cleared_on_the_locks_page_is_audited_without_the_name_typed() {
         .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        h.app.store().audit(&audit_query()).await.unwrap().len(),
+        h.app.audit(&audit_query()).await.unwrap().len(),
         audit.len()
     );
 }

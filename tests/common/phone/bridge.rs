@@ -1,8 +1,12 @@
 //! pinbridge as the phones meet it: `serve` answering SIP on loopback with its own RTP
 //! port range, a tenant with Alice enabled (name recording off to keep calls short), a
-//! meeting, and `meeting show --json` read back.
+//! meeting, and `meeting show --json` read back into the report the CLI serialises
+//! ([`MeetingReport`]: an unknown or a missing key is an error).
 
 use std::time::Duration;
+
+use pinbridge_app::report::{MeetingReport, NewMeetingReport};
+use pinbridge_domain::meeting::Placement;
 
 use super::super::directory::{ALICE, TOLL};
 use super::super::{Serve, TestStore};
@@ -73,22 +77,17 @@ impl Bridge {
     /// A new meeting organised by Alice with `options` (e.g.
     /// `["--allow-anonymous-start", "true"]`); its conference ID.
     pub fn meeting(&self, options: &[&str]) -> String {
-        let mut args = vec!["meeting", "new", "--organizer", ALICE];
+        let mut args = vec!["--json", "meeting", "new", "--organizer", ALICE];
         args.extend_from_slice(options);
-        let out = self.store.json(&args);
-        let id = &out["conference_id"];
-        id.as_str()
-            .map(str::to_owned)
-            .or_else(|| id.as_u64().map(|n| n.to_string()))
-            .unwrap_or_else(|| panic!("meeting new printed no conference_id: {out}"))
+        let out = self.store.ok(&args);
+        let report: NewMeetingReport = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("meeting new --json is not a meeting report ({e}): {out}"));
+        report.conference_id
     }
 
-    pub fn show(&self, conference_id: &str) -> serde_json::Value {
-        self.store.json(&["meeting", "show", conference_id])
-    }
-
-    pub fn state(&self, conference_id: &str) -> MeetingState {
-        MeetingState::from_json(&self.show(conference_id))
+    /// `meeting show --json`, read into the report the CLI serialises.
+    pub fn state(&self, conference_id: &str) -> MeetingReport {
+        read_report(&self.store.ok(&["--json", "meeting", "show", conference_id]))
     }
 
     /// Waits until the meeting's state satisfies `check`.
@@ -96,8 +95,8 @@ impl Bridge {
         &self,
         conference_id: &str,
         what: &str,
-        check: impl Fn(&MeetingState) -> bool,
-    ) -> MeetingState {
+        check: impl Fn(&MeetingReport) -> bool,
+    ) -> MeetingReport {
         let mut last = None;
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -133,69 +132,42 @@ impl Bridge {
     }
 }
 
-/// One participant as `meeting show --json` describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Participant {
-    pub phone: bool,
-    pub organiser: bool,
-    pub in_lobby: bool,
+/// `meeting show --json` read into [`MeetingReport`]; panics with the output when it
+/// is not one.
+pub fn read_report(out: &str) -> MeetingReport {
+    serde_json::from_str(out)
+        .unwrap_or_else(|e| panic!("meeting show --json is not a meeting report ({e}): {out}"))
 }
 
-/// `meeting show --json`, read tolerantly.
-#[derive(Debug, Clone)]
-pub struct MeetingState {
-    pub started: bool,
-    pub participants: Vec<Participant>,
-    pub json: serde_json::Value,
+/// Who is where in a meeting, as the dial-in tests count it.
+pub trait Attendance {
+    /// Participants waiting in the lobby.
+    fn in_lobby(&self) -> usize;
+    /// Participants in the meeting itself.
+    fn in_meeting(&self) -> usize;
+    /// Organisers in the meeting itself.
+    fn organisers_in_meeting(&self) -> usize;
 }
 
-impl MeetingState {
-    pub fn from_json(v: &serde_json::Value) -> MeetingState {
-        let started = v["started"].as_bool().unwrap_or_else(|| {
-            v["state"]
-                .as_str()
-                .is_some_and(|s| s == "started" || s == "running")
-        });
-        let list = v["participants"].as_array().cloned().unwrap_or_default();
-        let participants = list
-            .iter()
-            .map(|p| {
-                let text = |keys: &[&str]| {
-                    keys.iter()
-                        .find_map(|k| p[*k].as_str())
-                        .unwrap_or("")
-                        .to_ascii_lowercase()
-                };
-                let flag = |keys: &[&str]| keys.iter().find_map(|k| p[*k].as_bool());
-                let kind = text(&["kind", "via", "endpoint", "type", "client"]);
-                let place = text(&["placement", "where", "state", "place", "location", "status"]);
-                Participant {
-                    phone: flag(&["phone", "is_phone"]).unwrap_or(kind.contains("phone")),
-                    organiser: flag(&["organiser", "organizer", "is_organiser", "is_organizer"])
-                        .unwrap_or(false),
-                    in_lobby: flag(&["in_lobby", "lobby"]).unwrap_or(place.contains("lobby")),
-                }
-            })
-            .collect();
-        MeetingState {
-            started,
-            participants,
-            json: v.clone(),
-        }
-    }
-
-    pub fn in_lobby(&self) -> usize {
-        self.participants.iter().filter(|p| p.in_lobby).count()
-    }
-
-    pub fn in_meeting(&self) -> usize {
-        self.participants.iter().filter(|p| !p.in_lobby).count()
-    }
-
-    pub fn organisers_in_meeting(&self) -> usize {
+impl Attendance for MeetingReport {
+    fn in_lobby(&self) -> usize {
         self.participants
             .iter()
-            .filter(|p| p.organiser && !p.in_lobby)
+            .filter(|p| p.placement == Placement::Lobby)
+            .count()
+    }
+
+    fn in_meeting(&self) -> usize {
+        self.participants
+            .iter()
+            .filter(|p| p.placement == Placement::Meeting)
+            .count()
+    }
+
+    fn organisers_in_meeting(&self) -> usize {
+        self.participants
+            .iter()
+            .filter(|p| p.organizer && p.placement == Placement::Meeting)
             .count()
     }
 }
@@ -268,8 +240,12 @@ pub fn organiser_starts_the_meeting(method: KeyMethod) {
     let state = bridge.wait_state(&conference, "the organiser joins", |s| {
         s.started && s.organisers_in_meeting() == 1
     });
-    assert_eq!(state.participants.len(), 1, "{:?}", state.json);
-    assert!(state.participants[0].phone, "{:?}", state.json);
+    assert_eq!(state.participants.len(), 1, "{state:?}");
+    assert_eq!(
+        state.participants[0].kind,
+        pinbridge_domain::meeting::ParticipantKind::Phone,
+        "{state:?}"
+    );
     Bridge::wait_prompt(&capture, answer.rtp_port, "joining-as-organiser");
     organiser.hang_up();
     assert_eq!(
