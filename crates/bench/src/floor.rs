@@ -32,7 +32,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use pinbridge_bridge::Channel;
 use pinbridge_media::{Codec, FRAME_SAMPLES, RtpSender};
@@ -455,9 +455,7 @@ fn record(config: &FloorConfig, before: &Snapshot, after: &Snapshot) -> FloorRec
             .map(|s| s.trim().to_owned())
             .unwrap_or_default(),
         "git_commit": git_commit(),
-        "unix_time": SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        "unix_time": crate::run::unix_now(),
     });
     FloorRecord {
         label: config.label(),

@@ -254,7 +254,8 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn unix_now() -> u64 {
+/// The wall clock in seconds since the Unix epoch, for the JSON records.
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use pinbridge_bridge::{
     Bridge, CallId, CallKey, Channel, Command, ControlRequest, Event, Input, Output, PinCheck,
@@ -87,9 +87,7 @@ pub struct Engine {
 
 /// The wall clock, as time since the Unix epoch.
 fn unix_now() -> std::time::Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    std::time::Duration::from_millis(pinbridge_store::now_ms().max(0) as u64)
 }
 
 impl Engine {

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::DtmfDigit;
-use crate::rtp::{RtpPacket, SequenceTracker};
+use crate::rtp::{RtpPacket, SequenceCheck, SequenceTracker};
 
 /// How long an event without packets stays active before it is taken as ended.
 pub const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -122,16 +122,22 @@ impl TelephoneEventReceiver {
             *self = TelephoneEventReceiver::new();
         }
         let check = self.sequence.check(packet.ssrc, packet.sequence_number);
-        if !check.is_usable() {
+        // Events share their sequence numbers with the audio of the same SSRC, which this
+        // receiver does not see: a phone that keeps sending audio during a key leaves
+        // gaps between its event packets, and they never pass probation. So probation
+        // holds nothing back here (events are told apart by their timestamps); only an
+        // unconfirmed jump does.
+        if check == SequenceCheck::Jump {
             return Ok(None);
         }
+        let newest = check.is_newest() || check == SequenceCheck::Probation;
         self.handle_timeout(now);
         // A packet a little back in sequence with a timestamp of its own: a reordered
         // packet of an earlier event, unless it confirms that the source stepped back.
         let other_timestamp = self
             .current
             .is_some_and(|c| c.timestamp != packet.timestamp);
-        if !check.is_newest() && other_timestamp && !self.confirms_step_back(packet) {
+        if !newest && other_timestamp && !self.confirms_step_back(packet) {
             return Ok(None);
         }
         if let Some(current) = self.current.as_mut() {
@@ -258,6 +264,26 @@ mod tests {
             let now = self.base + Duration::from_millis(at_ms);
             if let Some(digit) = self.receiver.push(&packet, now).unwrap() {
                 self.digits.push(digit);
+            }
+        }
+
+        /// Like [`Phone::press`], from a phone that goes on sending audio during the key
+        /// in the same sequence space: one audio packet (not shown to the receiver)
+        /// between every two event packets.
+        fn press_between_audio(&mut self, digit: DtmfDigit, start_ms: u64, length_ms: u64) {
+            let timestamp = (start_ms * 8) as u32;
+            let mut elapsed = 0;
+            while elapsed <= length_ms {
+                let end = elapsed == length_ms;
+                let event = TelephoneEvent {
+                    event: digit.event_code(),
+                    end,
+                    volume: 10,
+                    duration: ((elapsed.max(20)) * 8) as u16,
+                };
+                self.send(start_ms + elapsed, timestamp, elapsed == 0, event);
+                self.seq = self.seq.wrapping_add(1);
+                elapsed += 20;
             }
         }
 
@@ -512,5 +538,19 @@ mod tests {
         phone.send_numbered(2, 320, 0, false, end);
         phone.send_numbered(3, 320, 0, false, end);
         assert_eq!(phone.digits, vec![DtmfDigit::D3, DtmfDigit::D4]);
+    }
+
+    #[test]
+    fn keys_of_a_phone_that_sends_audio_between_its_event_packets_count() {
+        let mut phone = Phone::new();
+        // Audio before the first key moves the sequence on too.
+        phone.seq = 500;
+        for (i, key) in "1234#".chars().enumerate() {
+            let digit = DtmfDigit::from_char(key).unwrap();
+            phone.press_between_audio(digit, 1000 + 400 * i as u64, 100);
+            phone.seq = phone.seq.wrapping_add(10);
+        }
+        let typed: String = phone.digits.iter().map(|d| d.as_char()).collect();
+        assert_eq!(typed, "1234#");
     }
 }
