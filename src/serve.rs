@@ -54,7 +54,7 @@ pub struct SipArgs {
     sip_tcp: Option<SocketAddr>,
     /// UDP ports for call media, LOW-HIGH [default: 20000-29999].
     #[arg(long, value_name = "LOW-HIGH")]
-    rtp_ports: Option<pinbridge_server::PortRange>,
+    rtp_ports: Option<pinbridge_dialin::PortRange>,
     /// A trunk peer (CIDR) whose calls are accepted; repeat for more [default: loopback].
     #[arg(long, value_name = "CIDR")]
     trunk_allow: Vec<pinbridge_domain::Cidr>,
@@ -88,9 +88,9 @@ async fn start_bridge(
     g: &Globals,
     app: &pinbridge_app::App,
     args: SipArgs,
-) -> Result<pinbridge_server::Bridge, String> {
+) -> Result<pinbridge_dialin::Bridge, String> {
     let config = bridge_config(g, args)?;
-    let bridge = pinbridge_server::Bridge::start(app.clone(), config)
+    let bridge = pinbridge_dialin::Bridge::start(app.clone(), config)
         .await
         .map_err(|e| e.to_string())?;
     println!(
@@ -102,8 +102,8 @@ async fn start_bridge(
 }
 
 /// The bridge's settings from flags, the config file and the environment.
-fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_server::BridgeConfig, String> {
-    let defaults = pinbridge_server::BridgeConfig::default();
+fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_dialin::BridgeConfig, String> {
+    let defaults = pinbridge_dialin::BridgeConfig::default();
     let sip_udp = g.sources.get("sip_udp", args.sip_udp)?;
     let sip_tcp = g.sources.get("sip_tcp", args.sip_tcp)?;
     let trunk_allow = if args.trunk_allow.is_empty() {
@@ -120,7 +120,7 @@ fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_server::BridgeC
     if rtp_timeout.is_zero() {
         return Err("rtp_timeout_seconds must be at least 1".into());
     }
-    let config = pinbridge_server::BridgeConfig {
+    let config = pinbridge_dialin::BridgeConfig {
         sip_udp: sip_udp.unwrap_or(defaults.sip_udp),
         sip_tcp: sip_tcp.unwrap_or(defaults.sip_tcp),
         rtp_ports: g
@@ -175,7 +175,7 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     println!("listening on http://{local}");
     // The dial-in bridge answers calls next to the web server.
     let bridge = start_bridge(g, &app, args.sip).await?;
-    pinbridge_web::set_metrics_renderer(pinbridge_server::metrics::render);
+    pinbridge_web::set_metrics_renderer(pinbridge_dialin::metrics::render);
     // The mail worker delivers the outbox next to the web server.
     let (transport, mail_config) = crate::mail_cli::worker_settings(g, &config.data_dir)?;
     let worker = app.mail_worker(transport, mail_config);

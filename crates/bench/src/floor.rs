@@ -4,7 +4,7 @@
 //! One process, two threads, loopback only:
 //!
 //! - The **bridge thread** does the engine's I/O with the engine's own code
-//!   ([`pinbridge_server::media_io::CallSockets`]) and nothing else: N calls, each an
+//!   ([`pinbridge_dialin::media_io::CallSockets`]) and nothing else: N calls, each an
 //!   RTP and an RTCP socket (non-blocking, on 127.0.0.1) in one readiness set. Every
 //!   20 ms on an absolute schedule it reads the sockets that became readable in batches
 //!   of [`pinbridge_udp::BATCH`] (up to four reads), notes where each call's RTP comes
@@ -35,8 +35,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pinbridge_bridge::Channel;
+use pinbridge_dialin::media_io::{CallSockets, Reader};
 use pinbridge_media::{Codec, FRAME_SAMPLES, RtpSender};
-use pinbridge_server::media_io::{CallSockets, Reader};
 use pinbridge_udp::{RecvBatch, SendBatch};
 
 use crate::Error;

@@ -1,4 +1,4 @@
-//! Batched UDP I/O, shared by the media engine (crates/server) and the load generators
+//! Batched UDP I/O, shared by the media engine (crates/dialin) and the load generators
 //! (crates/bench).
 //!
 //! Three system calls carry most of the media path's socket work:

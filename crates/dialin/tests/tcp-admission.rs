@@ -9,8 +9,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use pinbridge_app::{App, StoreConfig};
+use pinbridge_dialin::{Bridge, BridgeConfig, PortRange, TcpLimits, metrics};
 use pinbridge_domain::Cidr;
-use pinbridge_server::{Bridge, BridgeConfig, PortRange, TcpLimits, metrics};
 use pinbridge_store::OpenOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};

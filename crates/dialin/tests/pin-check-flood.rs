@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use pinbridge_dialin::control::PinChecks;
 use pinbridge_domain::{Pin, SecretHasher, VerifyMemory};
-use pinbridge_server::control::PinChecks;
 use rand_core::OsRng;
 use std::sync::{Condvar, Mutex};
 use tokio::sync::mpsc;
