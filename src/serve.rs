@@ -88,9 +88,9 @@ async fn start_bridge(
     g: &Globals,
     app: &pinbridge_app::App,
     args: SipArgs,
-) -> Result<pinbridge_dialin::Bridge, String> {
+) -> Result<pinbridge_dialin::DialIn, String> {
     let config = bridge_config(g, args)?;
-    let bridge = pinbridge_dialin::Bridge::start(app.clone(), config)
+    let bridge = pinbridge_dialin::DialIn::start(app.clone(), config)
         .await
         .map_err(|e| e.to_string())?;
     println!(
@@ -102,8 +102,8 @@ async fn start_bridge(
 }
 
 /// The bridge's settings from flags, the config file and the environment.
-fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_dialin::BridgeConfig, String> {
-    let defaults = pinbridge_dialin::BridgeConfig::default();
+fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_dialin::DialInConfig, String> {
+    let defaults = pinbridge_dialin::DialInConfig::default();
     let sip_udp = g.sources.get("sip_udp", args.sip_udp)?;
     let sip_tcp = g.sources.get("sip_tcp", args.sip_tcp)?;
     let trunk_allow = if args.trunk_allow.is_empty() {
@@ -120,7 +120,7 @@ fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_dialin::BridgeC
     if rtp_timeout.is_zero() {
         return Err("rtp_timeout_seconds must be at least 1".into());
     }
-    let config = pinbridge_dialin::BridgeConfig {
+    let config = pinbridge_dialin::DialInConfig {
         sip_udp: sip_udp.unwrap_or(defaults.sip_udp),
         sip_tcp: sip_tcp.unwrap_or(defaults.sip_tcp),
         rtp_ports: g

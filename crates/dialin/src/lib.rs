@@ -45,7 +45,7 @@ pub const SIP_QUEUE: usize = 4096;
 
 /// How the bridge is set up (the `serve` flags).
 #[derive(Debug, Clone)]
-pub struct BridgeConfig {
+pub struct DialInConfig {
     /// Where SIP over UDP listens.
     pub sip_udp: SocketAddr,
     /// Where SIP over TCP listens.
@@ -62,7 +62,7 @@ pub struct BridgeConfig {
     pub tcp: TcpLimits,
 }
 
-impl Default for BridgeConfig {
+impl Default for DialInConfig {
     fn default() -> Self {
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 5060));
         Self {
@@ -79,7 +79,7 @@ impl Default for BridgeConfig {
 
 /// Why the bridge cannot start.
 #[derive(Debug, Error)]
-pub enum BridgeError {
+pub enum DialInError {
     /// A socket cannot be opened.
     #[error("cannot listen for SIP on {transport} {address}: {source}")]
     Bind {
@@ -98,8 +98,8 @@ pub enum BridgeError {
     Thread(std::io::Error),
 }
 
-/// The running bridge.
-pub struct Bridge {
+/// The running dial-in bridge: the SIP task, the media engine and the control task.
+pub struct DialIn {
     udp: SocketAddr,
     tcp: SocketAddr,
     sip_inputs: Sender<sip::SipInput>,
@@ -108,25 +108,25 @@ pub struct Bridge {
     engine_thread: std::thread::JoinHandle<()>,
 }
 
-impl Bridge {
+impl DialIn {
     /// Opens the SIP sockets, starts the SIP task, the media engine and the control
     /// task, and returns once calls can be taken.
-    pub async fn start(app: App, config: BridgeConfig) -> Result<Self, BridgeError> {
+    pub async fn start(app: App, config: DialInConfig) -> Result<Self, DialInError> {
         let udp = tokio::net::UdpSocket::bind(config.sip_udp)
             .await
-            .map_err(|source| BridgeError::Bind {
+            .map_err(|source| DialInError::Bind {
                 transport: "udp",
                 address: config.sip_udp,
                 source,
             })?;
         let tcp = tokio::net::TcpListener::bind(config.sip_tcp)
             .await
-            .map_err(|source| BridgeError::Bind {
+            .map_err(|source| DialInError::Bind {
                 transport: "tcp",
                 address: config.sip_tcp,
                 source,
             })?;
-        let bind_error = |transport, address, source| BridgeError::Bind {
+        let bind_error = |transport, address, source| DialInError::Bind {
             transport,
             address,
             source,
@@ -164,8 +164,8 @@ impl Bridge {
                 ports: Arc::clone(&ports),
             },
         )
-        .map_err(BridgeError::Thread)?;
-        let engine_thread = engine::spawn(engine, engine_rx).map_err(BridgeError::Thread)?;
+        .map_err(DialInError::Thread)?;
+        let engine_thread = engine::spawn(engine, engine_rx).map_err(DialInError::Thread)?;
 
         // The engine's hang-ups join the SIP task's other inputs.
         let forward = sip_tx.clone();

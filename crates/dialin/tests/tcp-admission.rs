@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use pinbridge_app::{App, StoreConfig};
-use pinbridge_dialin::{Bridge, BridgeConfig, PortRange, TcpLimits, metrics};
+use pinbridge_dialin::{DialIn, DialInConfig, PortRange, TcpLimits, metrics};
 use pinbridge_domain::Cidr;
 use pinbridge_store::OpenOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,7 +24,7 @@ const WAIT: Duration = Duration::from_secs(30);
 const TRUNK: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 struct Running {
-    bridge: Bridge,
+    bridge: DialIn,
     _dir: tempfile::TempDir,
 }
 
@@ -42,15 +42,15 @@ async fn start(trunk_allow: Vec<Cidr>, tcp: TcpLimits) -> Running {
     .await
     .expect("open the store");
     let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let config = BridgeConfig {
+    let config = DialInConfig {
         sip_udp: loopback,
         sip_tcp: loopback,
         rtp_ports: "47000-47199".parse::<PortRange>().expect("a port range"),
         trunk_allow,
         tcp,
-        ..BridgeConfig::default()
+        ..DialInConfig::default()
     };
-    let bridge = Bridge::start(app, config).await.expect("start the bridge");
+    let bridge = DialIn::start(app, config).await.expect("start the bridge");
     Running { bridge, _dir: dir }
 }
 
