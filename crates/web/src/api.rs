@@ -33,55 +33,50 @@ use crate::{AppState, RouteEntry};
 use pinbridge_app::secret::secret_hash;
 
 pub(crate) fn routes() -> Vec<RouteEntry> {
-    let r = |method: Method, path: &'static str, handler| RouteEntry {
-        method,
-        path,
-        handler,
-    };
     vec![
-        r(Method::GET, "/api/v1/openapi.json", get(openapi_document)),
-        r(Method::GET, "/api/v1/users", get(list_users)),
-        r(Method::POST, "/api/v1/users", post(create_user)),
-        r(Method::GET, "/api/v1/users/{upn}", get(get_user)),
-        r(
+        RouteEntry::new(Method::GET, "/api/v1/openapi.json", get(openapi_document)),
+        RouteEntry::new(Method::GET, "/api/v1/users", get(list_users)),
+        RouteEntry::new(Method::POST, "/api/v1/users", post(create_user)),
+        RouteEntry::new(Method::GET, "/api/v1/users/{upn}", get(get_user)),
+        RouteEntry::new(
             Method::POST,
             "/api/v1/users/{upn}/enable",
             post(enable_user),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/api/v1/users/{upn}/disable",
             post(disable_user),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/api/v1/users/{upn}/reset-pin",
             post(reset_pin),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/api/v1/users/{upn}/send-conference-info",
             post(send_conference_info),
         ),
-        r(
+        RouteEntry::new(
             Method::PUT,
             "/api/v1/users/{upn}/email-override",
             put(set_email_override),
         ),
-        r(
+        RouteEntry::new(
             Method::DELETE,
             "/api/v1/users/{upn}/email-override",
             delete(clear_email_override),
         ),
-        r(Method::GET, "/api/v1/tenant-settings", get(get_settings)),
-        r(
+        RouteEntry::new(Method::GET, "/api/v1/tenant-settings", get(get_settings)),
+        RouteEntry::new(
             Method::PATCH,
             "/api/v1/tenant-settings",
             patch(patch_settings),
         ),
-        r(Method::GET, "/api/v1/numbers", get(list_numbers)),
-        r(Method::POST, "/api/v1/numbers", post(add_number)),
-        r(Method::GET, "/api/v1/audit", get(audit)),
+        RouteEntry::new(Method::GET, "/api/v1/numbers", get(list_numbers)),
+        RouteEntry::new(Method::POST, "/api/v1/numbers", post(add_number)),
+        RouteEntry::new(Method::GET, "/api/v1/audit", get(audit)),
     ]
 }
 

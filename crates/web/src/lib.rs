@@ -83,6 +83,15 @@ pub struct RouteEntry {
 }
 
 impl RouteEntry {
+    /// A route for `method` requests to `path`.
+    fn new(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self {
+            method,
+            path,
+            handler,
+        }
+    }
+
     /// Whether requests to this route may change state (and so need the CSRF check).
     pub fn changes_state(&self) -> bool {
         !matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -95,16 +104,8 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Every route of the application.
 pub fn route_table() -> Vec<RouteEntry> {
     let mut routes = vec![
-        RouteEntry {
-            method: Method::GET,
-            path: "/healthz",
-            handler: get(healthz),
-        },
-        RouteEntry {
-            method: Method::GET,
-            path: "/metrics",
-            handler: get(metrics),
-        },
+        RouteEntry::new(Method::GET, "/healthz", get(healthz)),
+        RouteEntry::new(Method::GET, "/metrics", get(metrics)),
     ];
     routes.extend(pages::routes());
     routes.extend(api::routes());

@@ -33,78 +33,73 @@ use pinbridge_app::{SignIn, SignInOutcome};
 const PAGE_SIZE: u32 = 50;
 
 pub(crate) fn routes() -> Vec<RouteEntry> {
-    let r = |method: Method, path: &'static str, handler| RouteEntry {
-        method,
-        path,
-        handler,
-    };
     vec![
-        r(Method::GET, "/", get(home)),
-        r(Method::GET, "/static/style.css", get(stylesheet)),
-        r(Method::GET, "/signin", get(signin_page)),
-        r(Method::POST, "/signin", post(signin)),
-        r(Method::POST, "/signout", post(signout)),
-        r(Method::GET, "/password", get(password_page)),
-        r(Method::POST, "/password", post(change_password)),
-        r(Method::GET, "/usp", get(usp_page)),
-        r(Method::POST, "/usp/reset-pin", post(usp_reset_pin)),
-        r(Method::GET, "/admin", get(admin_home)),
-        r(Method::GET, "/admin/users", get(users_page)),
-        r(Method::GET, "/admin/users/{upn}", get(user_page)),
-        r(Method::GET, "/admin/users/{upn}/edit", get(user_edit_page)),
-        r(Method::POST, "/admin/users/{upn}/enable", post(user_enable)),
-        r(
+        RouteEntry::new(Method::GET, "/", get(home)),
+        RouteEntry::new(Method::GET, "/static/style.css", get(stylesheet)),
+        RouteEntry::new(Method::GET, "/signin", get(signin_page)),
+        RouteEntry::new(Method::POST, "/signin", post(signin)),
+        RouteEntry::new(Method::POST, "/signout", post(signout)),
+        RouteEntry::new(Method::GET, "/password", get(password_page)),
+        RouteEntry::new(Method::POST, "/password", post(change_password)),
+        RouteEntry::new(Method::GET, "/usp", get(usp_page)),
+        RouteEntry::new(Method::POST, "/usp/reset-pin", post(usp_reset_pin)),
+        RouteEntry::new(Method::GET, "/admin", get(admin_home)),
+        RouteEntry::new(Method::GET, "/admin/users", get(users_page)),
+        RouteEntry::new(Method::GET, "/admin/users/{upn}", get(user_page)),
+        RouteEntry::new(Method::GET, "/admin/users/{upn}/edit", get(user_edit_page)),
+        RouteEntry::new(Method::POST, "/admin/users/{upn}/enable", post(user_enable)),
+        RouteEntry::new(
             Method::POST,
             "/admin/users/{upn}/disable",
             post(user_disable),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/admin/users/{upn}/conference-id",
             post(user_reset_conference_id),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/admin/users/{upn}/numbers",
             post(user_numbers),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/admin/users/{upn}/send-info",
             post(user_send_info),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/admin/users/{upn}/callers-can-start",
             post(user_callers_can_start),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/admin/users/{upn}/password",
             post(user_set_password),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/admin/users/{upn}/clear-lock",
             post(user_clear_lock),
         ),
-        r(
+        RouteEntry::new(
             Method::GET,
             "/admin/users/{upn}/reset-pin",
             get(reset_pin_confirm),
         ),
-        r(
+        RouteEntry::new(
             Method::POST,
             "/admin/users/{upn}/reset-pin",
             post(reset_pin),
         ),
-        r(Method::GET, "/admin/settings", get(settings_page)),
-        r(Method::POST, "/admin/settings", post(settings_save)),
-        r(Method::GET, "/admin/numbers", get(numbers_page)),
-        r(Method::POST, "/admin/numbers", post(numbers_add)),
-        r(Method::GET, "/admin/audit", get(audit_page)),
-        r(Method::GET, "/admin/sign-in-locks", get(locks_page)),
-        r(
+        RouteEntry::new(Method::GET, "/admin/settings", get(settings_page)),
+        RouteEntry::new(Method::POST, "/admin/settings", post(settings_save)),
+        RouteEntry::new(Method::GET, "/admin/numbers", get(numbers_page)),
+        RouteEntry::new(Method::POST, "/admin/numbers", post(numbers_add)),
+        RouteEntry::new(Method::GET, "/admin/audit", get(audit_page)),
+        RouteEntry::new(Method::GET, "/admin/sign-in-locks", get(locks_page)),
+        RouteEntry::new(
             Method::POST,
             "/admin/sign-in-locks/clear",
             post(locks_clear),
