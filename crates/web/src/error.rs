@@ -39,6 +39,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A value that breaks a rule, told what is wrong with it.
+    pub(crate) fn invalid(e: impl std::fmt::Display) -> Self {
+        Self::Invalid(e.to_string())
+    }
+
     pub fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,

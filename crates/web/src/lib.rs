@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{MethodRouter, get};
 use pinbridge_app::App;
-use pinbridge_domain::Cidr;
+use pinbridge_domain::{Cidr, Upn};
 use pinbridge_store::web::ThrottlePolicy;
 
 pub use error::Error;
@@ -96,6 +96,11 @@ impl RouteEntry {
     pub fn changes_state(&self) -> bool {
         !matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS)
     }
+}
+
+/// The user a path names: a text that is no UPN names no user, so it is not found.
+fn parse_upn(text: &str) -> Result<Upn, Error> {
+    Upn::parse(text).map_err(|_| Error::NotFound)
 }
 
 /// How long `/healthz` waits for the store before calling it unavailable.

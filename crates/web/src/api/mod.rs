@@ -21,8 +21,8 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pinbridge_app::secret::secret_hash;
+use pinbridge_domain::Actor;
 use pinbridge_domain::user::Role;
-use pinbridge_domain::{Actor, Upn};
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -207,14 +207,6 @@ fn check_int32(values: &[Option<u32>]) -> Result<(), Error> {
     Ok(())
 }
 
-fn parse_upn(text: &str) -> Result<Upn, Error> {
-    Upn::parse(text).map_err(|_| Error::NotFound)
-}
-
-fn invalid(e: impl std::fmt::Display) -> Error {
-    Error::Invalid(e.to_string())
-}
-
 /// A text value of a body or query as the document states it: the domain's parsers
 /// forgive spaces around a value (the CLI and the forms trim), the API does not, so
 /// that what the document's patterns allow and what the API accepts are the same set.
@@ -232,7 +224,7 @@ fn parse_exact<T, E: std::fmt::Display>(
     text: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, Error> {
-    parse(exact(what, text)?).map_err(invalid)
+    parse(exact(what, text)?).map_err(Error::invalid)
 }
 
 fn optional_exact<T, E: std::fmt::Display>(

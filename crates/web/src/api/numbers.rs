@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::formats::{self, E164Text, LanguageText};
-use super::{ApiJson, ApiResult, Caller, ErrorBody, invalid, optional_exact, parse_exact};
+use super::{ApiJson, ApiResult, Caller, ErrorBody, optional_exact, parse_exact};
+use crate::error::Error;
 use crate::{AppState, RouteEntry};
 
 /// The routes of the dial-in numbers.
@@ -104,7 +105,7 @@ async fn add_number(
         .unwrap_or_default(),
         alternates,
     )
-    .map_err(invalid)?;
+    .map_err(Error::invalid)?;
     state.app.add_number(&caller.actor, &number).await?;
     Ok((StatusCode::CREATED, Json(number_view(&number))))
 }

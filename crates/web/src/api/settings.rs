@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::formats::DisplayNameText;
-use super::{ApiJson, ApiResult, Caller, ErrorBody, invalid, optional_exact};
+use super::{ApiJson, ApiResult, Caller, ErrorBody, optional_exact};
+use crate::error::Error;
 use crate::{AppState, RouteEntry};
 
 /// The routes of the tenant settings.
@@ -128,7 +129,7 @@ async fn patch_settings(
             .pin_length
             .map(PinLength::new)
             .transpose()
-            .map_err(invalid)?,
+            .map_err(Error::invalid)?,
         automatically_send_emails: body.automatically_send_emails,
         allow_pstn_only_meetings_by_default: body.allow_pstn_only_meetings_by_default,
         enable_entry_exit_notifications: body.enable_entry_exit_notifications,

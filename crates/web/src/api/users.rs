@@ -17,10 +17,10 @@ use utoipa::ToSchema;
 use super::formats::{DisplayNameText, E164Text, EmailText};
 use super::{
     ApiError, ApiJson, ApiQuery, ApiResult, Caller, ErrorBody, check_int32, optional_exact,
-    parse_exact, parse_upn,
+    parse_exact,
 };
 use crate::error::Error;
-use crate::{AppState, RouteEntry};
+use crate::{AppState, RouteEntry, parse_upn};
 
 /// The routes of the users and of the actions on a user.
 pub(super) fn routes() -> Vec<RouteEntry> {

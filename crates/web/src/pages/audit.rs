@@ -59,7 +59,7 @@ async fn audit_page(
     let actor = f.actor.unwrap_or_default();
     let target = match user.trim() {
         "" => None,
-        text => Some(Upn::parse(text).map_err(|e| Error::Invalid(e.to_string()))?),
+        text => Some(Upn::parse(text).map_err(Error::invalid)?),
     };
     let records = state
         .app

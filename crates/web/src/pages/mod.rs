@@ -63,8 +63,14 @@ fn nav(s: &SignedIn) -> Option<Nav> {
     })
 }
 
+/// A page as the response, with status 200.
 fn render(t: &impl Template) -> Result<Response> {
-    Ok(Html(t.render()?).into_response())
+    render_status(StatusCode::OK, t)
+}
+
+/// A page as the response, with `status`.
+fn render_status(status: StatusCode, t: &impl Template) -> Result<Response> {
+    Ok((status, Html(t.render()?)).into_response())
 }
 
 /// A page that must never be kept by the browser or a proxy.
@@ -133,10 +139,6 @@ async fn home(s: SignedIn) -> Redirect {
 
 async fn admin_home(_: Admin) -> Redirect {
     Redirect::to("/admin/users")
-}
-
-fn parse_upn(text: &str) -> Result<Upn> {
-    Upn::parse(text).map_err(|_| Error::NotFound)
 }
 
 /// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SSZ` (UTC).

@@ -4,12 +4,12 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use pinbridge_domain::{E164, LanguageTag, NumberKind, ServiceNumber};
 use serde::Deserialize;
 
-use super::{DoneQuery, Nav, actor_of, nav};
+use super::{DoneQuery, Nav, actor_of, nav, render_status};
 use crate::error::{Error, Result};
 use crate::session::{Admin, SignedIn};
 use crate::{AppState, RouteEntry};
@@ -70,7 +70,7 @@ async fn numbers_response(
         notice,
         error,
     };
-    Ok((status, Html(page.render()?)).into_response())
+    render_status(status, &page)
 }
 
 async fn numbers_page(

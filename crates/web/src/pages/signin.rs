@@ -6,16 +6,15 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::http::{Method, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use pinbridge_app::secret::{random_secret, secret_hash};
 use pinbridge_app::{SignIn, SignInOutcome};
-use pinbridge_domain::Actor;
 use pinbridge_domain::ops::SetOptions;
 use pinbridge_domain::user::Role;
 use serde::Deserialize;
 
-use super::{DoneQuery, Nav, nav, no_store, render};
+use super::{DoneQuery, Nav, actor_of, nav, no_store, render, render_status};
 use crate::error::{Error, Result};
 use crate::session::{
     self, PRESESSION_COOKIE, RequestContext, SESSION_COOKIE, SignedIn, csrf_token_for, set_cookie,
@@ -75,7 +74,7 @@ fn signin_response(
         upn,
         message,
     };
-    let mut response = no_store((status, Html(page.render()?)).into_response());
+    let mut response = no_store(render_status(status, &page)?);
     if fresh {
         response.headers_mut().append(
             header::SET_COOKIE,
@@ -221,7 +220,7 @@ async fn change_password(
             notice: None,
             error: Some(message.to_owned()),
         };
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
     };
     if !state.app.verify_password(&s.user, &form.current).await? {
         return refuse("The current password is wrong.");
@@ -229,7 +228,7 @@ async fn change_password(
     if form.new != form.confirm {
         return refuse("The two new passwords differ.");
     }
-    let actor = Actor::user(&s.user.upn);
+    let actor = actor_of(&s);
     match state
         .app
         .set_user(

@@ -16,11 +16,11 @@ use pinbridge_store::web::FormPurpose;
 use serde::Deserialize;
 
 use super::{
-    Nav, ResetDonePage, TokenForm, actor_of, issue_token, nav, no_store, parse_upn, render,
+    DoneQuery, Nav, ResetDonePage, TokenForm, actor_of, issue_token, nav, no_store, render,
 };
 use crate::error::{Error, Result};
 use crate::session::{Admin, percent_encode};
-use crate::{AppState, RouteEntry};
+use crate::{AppState, RouteEntry, parse_upn};
 
 /// The routes of the users pages and of the actions on a user.
 pub(super) fn routes() -> Vec<RouteEntry> {
@@ -230,11 +230,6 @@ struct UserEditPage {
     notice: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct NoticeQuery {
-    done: Option<String>,
-}
-
 /// The fixed messages a redirect back to the edit page may name.
 fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -255,7 +250,7 @@ async fn user_edit_page(
     State(state): State<AppState>,
     Admin(s): Admin,
     Path(upn): Path<String>,
-    Query(q): Query<NoticeQuery>,
+    Query(q): Query<DoneQuery>,
 ) -> Result<Response> {
     let user = state.app.user(&parse_upn(&upn)?).await?;
     let numbers = state.app.numbers().await?;
@@ -276,12 +271,14 @@ async fn user_edit_page(
     })
 }
 
+/// The path of a user's page; its edit page and actions are below it.
+fn user_path(upn: &Upn) -> String {
+    format!("/admin/users/{}", percent_encode(upn.as_str()))
+}
+
+/// Back to the user's edit page, which shows the notice `done` names.
 fn back_to_edit(upn: &Upn, done: &str) -> Response {
-    Redirect::to(&format!(
-        "/admin/users/{}/edit?done={done}",
-        percent_encode(upn.as_str())
-    ))
-    .into_response()
+    Redirect::to(&format!("{}/edit?done={done}", user_path(upn))).into_response()
 }
 
 /// What the admin is told about the email an action caused.
@@ -316,7 +313,7 @@ async fn user_enable(
         pin: outcome.new_pin.map(|p| p.pin.reveal().to_owned()),
         mask: PIN_MASK,
         email: email_text(outcome.email.as_ref()),
-        back: format!("/admin/users/{}/edit", percent_encode(upn.as_str())),
+        back: format!("{}/edit", user_path(&upn)),
     })?))
 }
 
@@ -355,9 +352,7 @@ struct NumbersForm {
 
 fn optional_number(text: Option<&str>) -> Result<Option<E164>> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => E164::parse(t)
-            .map(Some)
-            .map_err(|e| Error::Invalid(e.to_string())),
+        Some(t) => E164::parse(t).map(Some).map_err(Error::invalid),
         None => Ok(None),
     }
 }
@@ -483,7 +478,7 @@ async fn reset_pin_confirm(
         ));
     }
     let token = issue_token(&state, &s, FormPurpose::AdminPinReset, &upn).await?;
-    let base = format!("/admin/users/{}", percent_encode(upn.as_str()));
+    let base = user_path(&upn);
     Ok(no_store(render(&ResetConfirmPage {
         nav: nav(&s),
         csrf: s.csrf.clone(),
@@ -541,6 +536,6 @@ async fn reset_pin(
         pin,
         mask: PIN_MASK,
         email,
-        back: format!("/admin/users/{}/edit", percent_encode(upn.as_str())),
+        back: format!("{}/edit", user_path(&upn)),
     })?))
 }
