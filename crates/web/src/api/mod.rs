@@ -112,6 +112,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a handler returns: its response, or an error as the API's JSON body.
 type ApiResult<T> = Result<T, ApiError>;
 
 /// A JSON body whose rejections are API errors: 400 for unreadable JSON, 422 for JSON
@@ -219,6 +220,7 @@ fn exact<'a>(what: &str, text: &'a str) -> Result<&'a str, Error> {
     Ok(text)
 }
 
+/// A value as [`exact`] takes it, then `parse`; what `parse` refuses is invalid (422).
 fn parse_exact<T, E: std::fmt::Display>(
     what: &str,
     text: &str,
@@ -227,6 +229,7 @@ fn parse_exact<T, E: std::fmt::Display>(
     parse(exact(what, text)?).map_err(Error::invalid)
 }
 
+/// [`parse_exact`] for a value that may be left out.
 fn optional_exact<T, E: std::fmt::Display>(
     what: &str,
     text: Option<&str>,
@@ -235,6 +238,7 @@ fn optional_exact<T, E: std::fmt::Display>(
     text.map(|t| parse_exact(what, t, parse)).transpose()
 }
 
+/// Adds the `bearer` security scheme the operations name to the document.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -257,6 +261,7 @@ impl Modify for BearerAuth {
 )]
 struct ApiDoc;
 
+/// The document, as JSON.
 async fn openapi_document() -> Response {
     Json(ApiDoc::openapi()).into_response()
 }

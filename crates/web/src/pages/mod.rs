@@ -55,6 +55,8 @@ struct Nav {
     csrf: String,
 }
 
+/// The header of `s`'s pages: who is signed in, whether the admin links show, and
+/// the CSRF token of the sign-out form.
 fn nav(s: &SignedIn) -> Option<Nav> {
     Some(Nav {
         upn: s.user.upn.to_string(),
@@ -81,6 +83,7 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
+/// A heading, a message and a link back: the error page.
 #[derive(Template)]
 #[template(path = "message.html")]
 struct MessagePage {
@@ -118,10 +121,12 @@ impl IntoResponse for Error {
     }
 }
 
+/// The page of every path without a route (404).
 pub(crate) async fn not_found() -> Response {
     error_page(Error::NotFound)
 }
 
+/// The one stylesheet, built into the binary.
 async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
@@ -129,6 +134,7 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// `/` leads admins to the users list and everyone else to the self-service portal.
 async fn home(s: SignedIn) -> Redirect {
     if s.user.role == Role::Admin {
         Redirect::to("/admin/users")
@@ -137,6 +143,7 @@ async fn home(s: SignedIn) -> Redirect {
     }
 }
 
+/// The admin center starts at the users list.
 async fn admin_home(_: Admin) -> Redirect {
     Redirect::to("/admin/users")
 }
@@ -146,11 +153,14 @@ fn format_time(ms: i64) -> String {
     pinbridge_domain::time::format_utc_millis(ms)
 }
 
+/// The query of a redirect after a change: `done` asks the page to say it was made.
 #[derive(Deserialize)]
 struct DoneQuery {
     done: Option<String>,
 }
 
+/// A one-time form token for `purpose` on `target`, bound to the session: each PIN
+/// reset form resets the PIN once.
 async fn issue_token(
     state: &AppState,
     s: &SignedIn,
@@ -163,11 +173,14 @@ async fn issue_token(
         .await?)
 }
 
+/// A form that carries a one-time form token.
 #[derive(Deserialize)]
 struct TokenForm {
     token: String,
 }
 
+/// The page that shows a new PIN once (or the mask, when the token was used already)
+/// and what became of the email.
 #[derive(Template)]
 #[template(path = "reset_done.html")]
 struct ResetDonePage {
@@ -179,6 +192,7 @@ struct ResetDonePage {
     back: String,
 }
 
+/// The signed-in user as the actor of a change (the audit log names them).
 fn actor_of(s: &SignedIn) -> Actor {
     Actor::user(&s.user.upn)
 }

@@ -489,8 +489,8 @@ async fn reset_pin_confirm(
     })?))
 }
 
-/// Reset: the new PIN in this response only, never stored or kept in the session. A
-/// token posted again resets nothing and shows the mask.
+/// Resets the PIN: the new PIN is in this response only, never stored or kept in the
+/// session. A token posted again resets nothing and shows the mask.
 async fn reset_pin(
     State(state): State<AppState>,
     Admin(s): Admin,
