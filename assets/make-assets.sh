@@ -58,6 +58,7 @@ synthesised not-organiser "That command is for the organiser."
 recorded meeting-ended confbridge-conf-end
 synthesised joined "has joined."
 synthesised left "has left."
+synthesised pin-entry-locked "Too many wrong PINs have been entered. PIN entry by phone is locked for this meeting for now. Please try again later."
 
 # Hold music: the first 60 seconds of one track from asterisk-moh-opsound-wav, with a
 # two-second fade out so the loop point is soft.

@@ -8,6 +8,7 @@ mod demo;
 mod mail_cli;
 mod meeting_cli;
 mod output;
+mod pin_locks_cli;
 mod serve;
 mod token_cli;
 
@@ -60,6 +61,9 @@ enum Command {
     /// Bearer tokens for the REST API (/api/v1).
     #[command(subcommand)]
     Token(token_cli::TokenCommand),
+    /// Phone PIN entry locked after too many wrong PINs: list and clear.
+    #[command(subcommand)]
+    PinLocks(pin_locks_cli::PinLocksCommand),
     /// The email outbox: deliver what is due, list, retry a failed email.
     #[command(subcommand)]
     Mail(mail_cli::MailCommand),
@@ -143,6 +147,7 @@ fn main() -> ExitCode {
             Command::Meeting(cmd) => meeting_cli::meeting(&globals, cmd).await,
             Command::Token(cmd) => token_cli::run(&globals, cmd).await,
             Command::Mail(cmd) => mail_cli::mail(&globals, cmd).await,
+            Command::PinLocks(cmd) => pin_locks_cli::run(&globals, cmd).await,
         }
     });
     match result {

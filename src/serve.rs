@@ -142,8 +142,10 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
         .unwrap_or_else(|| "info".to_owned());
     let filter =
         EnvFilter::try_new(&filter).map_err(|e| format!("bad log filter {filter:?}: {e}"))?;
+    // Colours only on a terminal: a log file (read by fail2ban, say) gets plain lines.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let signals = StopSignals::install()?;

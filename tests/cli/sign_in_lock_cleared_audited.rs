@@ -14,6 +14,7 @@ const POLICY: ThrottlePolicy = ThrottlePolicy {
     max_failures: 3,
     window_ms: 60_000,
     lock_ms: 60_000,
+    longest_lock_ms: 60_000,
 };
 
 #[test]

@@ -223,7 +223,12 @@ impl TestStore {
     /// Starts `pinbridge serve` on this store, every listener on a free loopback port
     /// unless `extra` names it, and waits until it listens.
     pub fn serve(&self, extra: &[&str]) -> Serve {
-        Serve::start(self.command(), extra, None).unwrap_or_else(|e| panic!("[{}] {e}", self.name))
+        self.serve_logged(extra, None)
+    }
+
+    /// [`TestStore::serve`], with the log (standard error) written to `log` when given.
+    pub fn serve_logged(&self, extra: &[&str], log: Option<&Path>) -> Serve {
+        Serve::start(self.command(), extra, log).unwrap_or_else(|e| panic!("[{}] {e}", self.name))
     }
 }
 

@@ -18,6 +18,7 @@ mod organiser_info;
 mod organiser_joins_running_meeting;
 mod organiser_rfc4733;
 mod organiser_tcp;
+mod pin_guessing;
 mod retransmitted_invite;
 mod rtp_latching;
 mod smoke;

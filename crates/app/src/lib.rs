@@ -11,6 +11,7 @@ mod key_file;
 mod meetings;
 pub mod report;
 pub mod secret;
+pub mod security;
 
 use std::path::PathBuf;
 

@@ -104,6 +104,10 @@ const EN_US: &[(&str, &[u8])] = &[
         include_bytes!("../../../assets/prompts/en-US/organiser-press-star.wav"),
     ),
     (
+        "pin-entry-locked",
+        include_bytes!("../../../assets/prompts/en-US/pin-entry-locked.wav"),
+    ),
+    (
         "pin-invalid",
         include_bytes!("../../../assets/prompts/en-US/pin-invalid.wav"),
     ),

@@ -45,6 +45,7 @@ pub(crate) struct CallState {
     pub rtcp_latch: Latch,
     pub language: usize,
     pub calling_number: Option<String>,
+    pub origin: crate::Origin,
     pub flow: Flow,
     /// The caller's ACK arrived (the caller flow has begun).
     pub confirmed: bool,

@@ -36,7 +36,7 @@ mod directory;
 pub mod latch;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,8 +125,20 @@ pub struct NewCall {
     pub called_number: String,
     /// The calling number, already masked.
     pub calling_number: Option<String>,
+    /// Who placed the call, unmasked, for the PIN-guessing throttle only.
+    pub origin: Origin,
     /// Random SSRC, sequence and timestamp seeds for our RTP stream.
     pub rtp_seed: (u32, u16, u32),
+}
+
+/// Who placed a call, as its signalling shows it. Used only for the PIN-guessing
+/// throttle and its security events; participants and live state see the masked number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The calling number as delivered (the From user part), unmasked.
+    pub number: Option<String>,
+    /// The address the call's INVITE came from.
+    pub address: IpAddr,
 }
 
 /// What a conference ID leads to, as the store knows it.
@@ -147,6 +159,9 @@ pub enum PinCheck {
     Wrong,
     /// Too many PIN checks are waiting: the caller is told goodbye, not judged.
     Busy,
+    /// Phone PIN entry is locked for this organiser or this calling number after too
+    /// many wrong PINs (this one may have been the last): the caller is told so.
+    Locked,
 }
 
 /// What the driver tells the core, besides datagrams.
@@ -221,7 +236,7 @@ pub enum ControlRequest {
         call: CallId,
         organiser: Box<User>,
         digits: Pin,
-        calling_number: Option<String>,
+        origin: Origin,
     },
     /// Write live state.
     Live(LiveUpdate),
@@ -456,6 +471,7 @@ impl Bridge {
             rtcp_latch: Default::default(),
             language: self.assets.language_index(&language),
             calling_number: new.calling_number,
+            origin: new.origin,
             flow,
             confirmed: false,
             jitter: JitterBuffer::default(),
@@ -704,6 +720,7 @@ impl Bridge {
                             self.counters.pin_checks_refused += 1;
                             FlowInput::ServiceBusy
                         }
+                        PinCheck::Locked => FlowInput::PinEntryLocked,
                     };
                     self.inputs.push_back((slot, input));
                 }
@@ -855,7 +872,7 @@ impl Bridge {
                         call: call.handle,
                         organiser: Box::new(record.organiser.clone()),
                         digits,
-                        calling_number: call.calling_number.clone(),
+                        origin: call.origin.clone(),
                     };
                     self.events.push_back(Event::Control(request));
                 }

@@ -219,6 +219,25 @@ fn a_pin_check_refused_as_busy_ends_the_call_politely() {
 }
 
 #[test]
+fn locked_pin_entry_is_announced_and_the_call_ends() {
+    let assets = pinbridge_bridge::Assets::load().unwrap();
+    let locked = assets
+        .prompts(pinbridge_bridge::DEFAULT_LANGUAGE)
+        .clip(pinbridge_ivr::PromptId::PinEntryLocked);
+    let mut sim = Sim::new(Meeting::default());
+    sim.pin_answer = Some(PinCheck::Locked);
+    let id = sim.dial(None);
+    sim.run(Duration::from_millis(400));
+    sim.keys(id, &format!("{}#*{}#", common::CONFERENCE, common::PIN));
+    sim.run(Duration::from_secs(20));
+    assert_eq!(sim.pin_checks, 1);
+    assert!(sim.phones[&id].hung_up);
+    assert!(!sim.started());
+    let found = locate(locked.samples(), &sim.heard(id)).expect("audio heard");
+    assert!(found.score > 0.95, "the lock announcement: {found:?}");
+}
+
+#[test]
 fn keys_sent_as_rfc_4733_events_start_the_meeting() {
     let mut sim = Sim::new(Meeting::default());
     let id = sim.dial(None);

@@ -15,9 +15,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use pinbridge_app::App;
-use pinbridge_bridge::{Command, ControlRequest, Directory, LiveUpdate, MeetingRecord, PinCheck};
-use pinbridge_domain::{ConferenceId, VerifyMemory};
+use pinbridge_app::security::PinCaller;
+use pinbridge_app::{App, PinChecker};
+use pinbridge_bridge::{
+    Command, ControlRequest, Directory, LiveUpdate, MeetingRecord, Origin, PinCheck,
+};
+use pinbridge_domain::{ConferenceId, Pin, User, VerifyMemory};
 use pinbridge_store::meetings::LiveParticipant;
 use tokio::sync::mpsc::{Receiver, channel};
 
@@ -151,32 +154,13 @@ pub async fn run(
                             answer(&engine, Command::LookedUp(call, record.map(Box::new)));
                         });
                     }
-                    ControlRequest::VerifyPin { call, organiser, digits, calling_number } => {
+                    ControlRequest::VerifyPin { call, organiser, digits, origin } => {
+                        let app = app.clone();
                         let engine = engine.clone();
                         let pin_checks = Arc::clone(&pin_checks);
                         let checker = checker.clone();
-                        let upn = organiser.upn.clone();
                         tokio::spawn(async move {
-                            let checked = pin_checks
-                                .run(move |memory| checker.check(&organiser, digits.reveal(), memory))
-                                .await;
-                            let Some(correct) = checked else {
-                                tracing::warn!(
-                                    organiser = %upn,
-                                    "too many PIN checks waiting; the caller is told goodbye"
-                                );
-                                answer(&engine, Command::PinChecked(call, PinCheck::Busy));
-                                return;
-                            };
-                            if !correct {
-                                // A security event; the digits are never logged.
-                                tracing::warn!(
-                                    organiser = %upn,
-                                    calling_number = calling_number.as_deref().unwrap_or("-"),
-                                    "wrong organiser PIN entered by phone"
-                                );
-                            }
-                            let check = if correct { PinCheck::Correct } else { PinCheck::Wrong };
+                            let check = verify_pin(&app, &pin_checks, checker, *organiser, digits, &origin).await;
                             answer(&engine, Command::PinChecked(call, check));
                         });
                     }
@@ -201,6 +185,64 @@ pub async fn run(
     }
     drop(live_tx);
     let _ = writer.await;
+}
+
+/// Checks an organiser PIN entered by phone, with the PIN-guessing defence around the
+/// check: nothing is checked while PIN entry is locked for the organiser or the caller
+/// (the refusal is a security event), a wrong PIN is counted against both (and may lock
+/// them), a correct one clears their failures. A store that cannot answer refuses the
+/// check as busy: without the throttle no PIN is checked.
+async fn verify_pin(
+    app: &App,
+    pin_checks: &PinChecks,
+    checker: PinChecker,
+    organiser: User,
+    digits: Pin,
+    origin: &Origin,
+) -> PinCheck {
+    let caller = PinCaller {
+        number: origin.number.as_deref(),
+        source: origin.address,
+    };
+    match app.phone_pin_locked(&organiser.upn, &caller).await {
+        Ok(false) => {}
+        Ok(true) => {
+            metrics::add(&METRICS.pin_entries_refused_locked, 1);
+            return PinCheck::Locked;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the phone PIN throttle; the caller is told goodbye");
+            return PinCheck::Busy;
+        }
+    }
+    let upn = organiser.upn.clone();
+    let user = organiser.clone();
+    let checked = pin_checks
+        .run(move |memory| checker.check(&user, digits.reveal(), memory))
+        .await;
+    let Some(correct) = checked else {
+        tracing::warn!(organiser = %upn, "too many PIN checks waiting; the caller is told goodbye");
+        return PinCheck::Busy;
+    };
+    if correct {
+        if let Err(e) = app.record_phone_pin_success(&upn, &caller).await {
+            tracing::warn!(error = %e, "cannot clear the phone PIN throttle");
+        }
+        return PinCheck::Correct;
+    }
+    match app.record_phone_pin_failure(&organiser, &caller).await {
+        Ok(0) => PinCheck::Wrong,
+        Ok(locked) => {
+            // The core counts the wrong PINs it is told of; this one it is told of as a lock.
+            metrics::add(&METRICS.pin_failures, 1);
+            metrics::add(&METRICS.pin_locks, locked as u64);
+            PinCheck::Locked
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot count a wrong phone PIN");
+            PinCheck::Wrong
+        }
+    }
 }
 
 /// Hands the engine an answer. The engine's queue is bounded; a full queue means it is

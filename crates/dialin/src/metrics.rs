@@ -32,6 +32,10 @@ pub struct Metrics {
     pub sip_tcp_closed_write_queue_full: AtomicU64,
     /// Wrong organiser PINs entered.
     pub pin_failures: AtomicU64,
+    /// Locks of phone PIN entry (per organiser or calling number) after too many wrong PINs.
+    pub pin_locks: AtomicU64,
+    /// PINs entered while PIN entry was locked, refused without a check.
+    pub pin_entries_refused_locked: AtomicU64,
     /// RTP packets received.
     pub rtp_packets_received: AtomicU64,
     /// RTP packets that arrived after their audio was played.
@@ -78,6 +82,8 @@ pub static METRICS: Metrics = Metrics {
     sip_tcp_closed_idle: AtomicU64::new(0),
     sip_tcp_closed_write_queue_full: AtomicU64::new(0),
     pin_failures: AtomicU64::new(0),
+    pin_locks: AtomicU64::new(0),
+    pin_entries_refused_locked: AtomicU64::new(0),
     rtp_packets_received: AtomicU64::new(0),
     rtp_packets_late: AtomicU64::new(0),
     rtp_packets_lost: AtomicU64::new(0),
@@ -167,6 +173,16 @@ pub fn render() -> String {
             "pinbridge_pin_failures_total",
             "Wrong organiser PINs entered.",
             &m.pin_failures,
+        ),
+        (
+            "pinbridge_pin_locks_total",
+            "Locks of phone PIN entry after too many wrong PINs (per organiser or calling number).",
+            &m.pin_locks,
+        ),
+        (
+            "pinbridge_pin_entries_refused_locked_total",
+            "PINs entered by phone while PIN entry was locked, refused without a check.",
+            &m.pin_entries_refused_locked,
         ),
         (
             "pinbridge_rtp_packets_received_total",
@@ -274,6 +290,8 @@ mod tests {
             "pinbridge_lobby_calls",
             "pinbridge_active_meetings",
             "pinbridge_pin_failures_total",
+            "pinbridge_pin_locks_total",
+            "pinbridge_pin_entries_refused_locked_total",
             "pinbridge_rtp_packets_late_total",
             "pinbridge_rtp_packets_lost_total",
             "pinbridge_media_ticks_total",

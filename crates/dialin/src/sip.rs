@@ -649,13 +649,12 @@ impl Driver {
                 return;
             }
         };
-        let calling_number = call
-            .from
-            .uri
-            .user
-            .as_deref()
-            .filter(|u| !u.is_empty())
-            .map(pinbridge_domain::number::mask_calling_number);
+        let number = call.from.uri.user.as_deref().filter(|u| !u.is_empty());
+        let calling_number = number.map(pinbridge_domain::number::mask_calling_number);
+        let origin = pinbridge_bridge::Origin {
+            number: number.map(str::to_owned),
+            address: call.source.ip(),
+        };
         let new_call = Box::new(NewCall {
             call: pinbridge_bridge::NewCall {
                 handle: call_id(handle),
@@ -663,6 +662,7 @@ impl Driver {
                 media: remote_media(&negotiated),
                 called_number: call.called_number.clone(),
                 calling_number,
+                origin,
                 rtp_seed: (rng.next_u32(), rng.next_u32() as u16, rng.next_u32()),
             },
             rtp,

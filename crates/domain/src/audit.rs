@@ -54,10 +54,13 @@ pub enum AuditAction {
     ApiTokenRevoked,
     SignInLockCleared,
     MeetingCreated,
+    PhonePinFailed,
+    PhonePinLocked,
+    PhonePinLockCleared,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::UserAdded,
         Self::UserEnabled,
         Self::UserDisabled,
@@ -77,6 +80,9 @@ impl AuditAction {
         Self::ApiTokenRevoked,
         Self::SignInLockCleared,
         Self::MeetingCreated,
+        Self::PhonePinFailed,
+        Self::PhonePinLocked,
+        Self::PhonePinLockCleared,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +106,9 @@ impl AuditAction {
             Self::ApiTokenRevoked => "api_token.revoked",
             Self::SignInLockCleared => "sign_in.lock_cleared",
             Self::MeetingCreated => "meeting.created",
+            Self::PhonePinFailed => "phone_pin.failed",
+            Self::PhonePinLocked => "phone_pin.locked",
+            Self::PhonePinLockCleared => "phone_pin.lock_cleared",
         }
     }
 
@@ -161,6 +170,9 @@ mod tests {
             AuditAction::ApiTokenRevoked => 16,
             AuditAction::SignInLockCleared => 17,
             AuditAction::MeetingCreated => 18,
+            AuditAction::PhonePinFailed => 19,
+            AuditAction::PhonePinLocked => 20,
+            AuditAction::PhonePinLockCleared => 21,
         }
     }
 

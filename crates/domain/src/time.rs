@@ -2,6 +2,15 @@
 
 /// `2026-11-25 16:18:15Z` from Unix milliseconds (proleptic Gregorian calendar).
 pub fn format_utc_millis(ms: i64) -> String {
+    format_with(ms, ' ')
+}
+
+/// `2026-11-25T16:18:15Z` (RFC 3339) from Unix milliseconds, for machine-read lines.
+pub fn format_rfc3339_millis(ms: i64) -> String {
+    format_with(ms, 'T')
+}
+
+fn format_with(ms: i64, separator: char) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01, by eras of 400 years.
@@ -15,7 +24,7 @@ pub fn format_utc_millis(ms: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        "{year:04}-{month:02}-{day:02}{separator}{:02}:{:02}:{:02}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -24,7 +33,7 @@ pub fn format_utc_millis(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_utc_millis;
+    use super::{format_rfc3339_millis, format_utc_millis};
 
     #[test]
     fn formats_utc_times() {
@@ -32,5 +41,9 @@ mod tests {
         assert_eq!(format_utc_millis(1_795_564_800_000), "2026-11-25 00:00:00Z");
         assert_eq!(format_utc_millis(951_782_400_000), "2000-02-29 00:00:00Z");
         assert_eq!(format_utc_millis(-1), "1969-12-31 23:59:59Z");
+        assert_eq!(
+            format_rfc3339_millis(1_795_564_815_000),
+            "2026-11-25T00:00:15Z"
+        );
     }
 }

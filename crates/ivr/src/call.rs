@@ -179,6 +179,10 @@ pub enum Input {
     /// The bridge cannot check the PIN now (too many checks are waiting): the caller
     /// hears goodbye and the call ends, rather than waiting without an answer.
     ServiceBusy,
+    /// Phone PIN entry is locked for this organiser or this calling number after too
+    /// many wrong PINs (the PIN just entered may have been the last): the caller is told
+    /// so and the call ends.
+    PinEntryLocked,
     /// The answer to [`Action::Join`]: where the meeting put the caller.
     Joined(Placement),
     /// The caller was admitted from the lobby.
@@ -204,6 +208,8 @@ pub enum HangupReason {
     NoReply,
     /// The driver refused the PIN check: too many were waiting.
     Busy,
+    /// Phone PIN entry is locked after too many wrong PINs.
+    PinEntryLocked,
 }
 
 /// What the driver should do next, drained with [`Call::poll_action`].
@@ -467,6 +473,15 @@ impl Call {
             Input::ServiceBusy => {
                 if self.stage == Stage::VerifyingPin {
                     self.leave(&[PromptId::Goodbye], HangupReason::Busy, now);
+                }
+            }
+            Input::PinEntryLocked => {
+                if self.stage == Stage::VerifyingPin {
+                    self.leave(
+                        &[PromptId::PinEntryLocked, PromptId::Goodbye],
+                        HangupReason::PinEntryLocked,
+                        now,
+                    );
                 }
             }
             Input::Joined(placement) => self.on_joined(placement, now),

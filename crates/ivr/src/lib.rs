@@ -42,7 +42,8 @@
 //!         // LookupConference: read the store, answer with Input::ConferenceLookup, taking
 //!         //   caller_placement from Meeting::placement_for(Joiner::Caller).
 //!         // VerifyPin: Argon2 away from the media, answer with Input::PinChecked (or
-//!         //   Input::ServiceBusy when too many checks wait).
+//!         //   Input::ServiceBusy when too many checks wait, Input::PinEntryLocked when
+//!         //   PIN entry is locked after too many wrong PINs).
 //!         // Join / AdmitAll / MuteAll / Toggle*: the meeting's rules (Meeting::join,
 //!         //   admit_all, ...) answer with Input::Joined or a MeetingNotice; their
 //!         //   MeetingEvents become Input::Admitted / LobbyTimedOut.

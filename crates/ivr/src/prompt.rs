@@ -60,11 +60,13 @@ pub enum PromptId {
     Joined,
     /// Someone left the meeting.
     Left,
+    /// "Too many wrong PINs have been entered; PIN entry by phone is locked for now."
+    PinEntryLocked,
 }
 
 impl PromptId {
     /// Every prompt, for checking that the assets exist.
-    pub const ALL: [PromptId; 27] = [
+    pub const ALL: [PromptId; 28] = [
         Self::Welcome,
         Self::EnterConferenceId,
         Self::ConferenceIdInvalid,
@@ -92,6 +94,7 @@ impl PromptId {
         Self::MeetingEnded,
         Self::Joined,
         Self::Left,
+        Self::PinEntryLocked,
     ];
 
     /// The asset's file name without the `.wav` extension.
@@ -124,6 +127,7 @@ impl PromptId {
             Self::MeetingEnded => "meeting-ended",
             Self::Joined => "joined",
             Self::Left => "left",
+            Self::PinEntryLocked => "pin-entry-locked",
         }
     }
 }

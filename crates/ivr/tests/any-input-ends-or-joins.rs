@@ -51,6 +51,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => placement().prop_map(Input::Joined),
         1 => Just(Input::Admitted),
         1 => Just(Input::LobbyTimedOut),
+        1 => Just(Input::PinEntryLocked),
         1 => notice().prop_map(Input::MeetingEvent),
     ]
 }

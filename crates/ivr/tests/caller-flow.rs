@@ -138,6 +138,23 @@ fn a_pin_check_the_bridge_cannot_take_says_goodbye_without_judging_the_pin() {
 }
 
 #[test]
+fn locked_pin_entry_tells_the_caller_and_ends_the_call_without_another_try() {
+    let mut phone = Phone::answered_without_recording();
+    phone.reach_meeting(not_started());
+    phone.keys("*");
+    phone.finish_prompt();
+    assert_eq!(phone.keys("24680#"), says(&["verify 123456789 24680"]));
+    assert_eq!(
+        phone.input(Input::PinEntryLocked),
+        says(&["play pin-entry-locked + goodbye"])
+    );
+    assert_eq!(phone.call.phase(), Phase::Leaving);
+    assert_eq!(phone.keys("*13579#"), says(&[]), "no more tries");
+    assert_eq!(phone.finish_prompt(), says(&["hangup PinEntryLocked"]));
+    assert!(!phone.call.is_organiser());
+}
+
+#[test]
 fn a_pin_of_the_wrong_length_is_a_failed_try_without_a_check() {
     let mut phone = Phone::answered_without_recording();
     phone.reach_meeting(not_started());

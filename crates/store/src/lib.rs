@@ -14,6 +14,7 @@ pub mod meetings;
 mod migrate;
 pub mod outbox;
 mod rows;
+pub mod throttle;
 pub mod web;
 
 use std::path::{Path, PathBuf};

@@ -32,6 +32,11 @@ const SQLITE: &[Migration] = &[
         name: "web",
         sql: include_str!("../migrations/sqlite/0004_web.sql"),
     },
+    Migration {
+        version: 5,
+        name: "phone_pin_throttle",
+        sql: include_str!("../migrations/sqlite/0005_phone_pin_throttle.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -54,6 +59,11 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "web",
         sql: include_str!("../migrations/postgres/0004_web.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "phone_pin_throttle",
+        sql: include_str!("../migrations/postgres/0005_phone_pin_throttle.sql"),
     },
 ];
 

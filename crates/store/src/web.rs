@@ -1,4 +1,5 @@
-//! What the web layer keeps: sign-in sessions, the sign-in throttle, one-time form
+//! What the web layer keeps: sign-in sessions, the sign-in throttle (see
+//! [`crate::throttle`]), one-time form
 //! tokens and REST API tokens.
 //!
 //! Secrets are never stored as they are: session cookies, form tokens and API tokens
@@ -7,8 +8,10 @@
 
 use pinbridge_domain::audit::{Actor, AuditAction, AuditEntry};
 use pinbridge_domain::{Upn, User, UserId};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
+pub use crate::throttle::ThrottlePolicy;
+use crate::throttle::{Failure, Throttle, ThrottleLock};
 use crate::{Result, Store, StoreError, now_ms};
 
 /// A stored API token, without its secret.
@@ -21,21 +24,8 @@ pub struct ApiToken {
     pub revoked_at_ms: Option<i64>,
 }
 
-/// How many failures lock a sign-in subject, within which window, for how long.
-#[derive(Debug, Clone, Copy)]
-pub struct ThrottlePolicy {
-    pub max_failures: i64,
-    pub window_ms: i64,
-    pub lock_ms: i64,
-}
-
-/// A subject (account or client address) that is locked now.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SignInLock {
-    pub subject: String,
-    pub failures: i64,
-    pub locked_until_ms: i64,
-}
+/// A sign-in subject (account or client address) that is locked now.
+pub type SignInLock = ThrottleLock;
 
 /// What a one-time form token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,22 +116,8 @@ impl Store {
 
     /// The time until which any of `subjects` is locked, if one is.
     pub async fn sign_in_locked_until(&self, subjects: &[&str]) -> Result<Option<i64>> {
-        let now = now_ms();
-        let mut until = None;
-        for subject in subjects {
-            let locked: Option<Option<i64>> = sqlx::query_scalar(
-                "SELECT locked_until_ms FROM sign_in_throttle WHERE subject = $1",
-            )
-            .bind(*subject)
-            .fetch_optional(self.pool())
-            .await?;
-            if let Some(Some(t)) = locked
-                && t > now
-            {
-                until = Some(until.map_or(t, |u: i64| u.max(t)));
-            }
-        }
-        Ok(until)
+        self.locked_until(Throttle::SignIn, subjects, now_ms())
+            .await
     }
 
     /// Counts a failed sign-in against each subject and locks those that reach the limit.
@@ -149,58 +125,16 @@ impl Store {
         &self,
         subjects: &[&str],
         policy: ThrottlePolicy,
-    ) -> Result<()> {
-        let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        for subject in subjects {
-            let row = sqlx::query(AssertSqlSafe(format!(
-                "SELECT failures, window_started_ms FROM sign_in_throttle WHERE subject = $1{}",
-                self.for_update()
-            )))
-            .bind(*subject)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let (failures, started) = match row {
-                Some(row) => {
-                    let failures: i64 = row.try_get("failures")?;
-                    let started: i64 = row.try_get("window_started_ms")?;
-                    if now - started > policy.window_ms {
-                        (1, now)
-                    } else {
-                        (failures + 1, started)
-                    }
-                }
-                None => (1, now),
-            };
-            let locked_until = (failures >= policy.max_failures).then_some(now + policy.lock_ms);
-            sqlx::query("DELETE FROM sign_in_throttle WHERE subject = $1")
-                .bind(*subject)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO sign_in_throttle (subject, failures, window_started_ms, locked_until_ms) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(*subject)
-            .bind(failures)
-            .bind(started)
-            .bind(locked_until)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    ) -> Result<Vec<Failure>> {
+        self.record_failure(Throttle::SignIn, subjects, policy, now_ms())
+            .await
     }
 
     /// Forgets the failures of a subject after a successful sign-in. Returns whether
     /// there was anything to forget. An admin clearing a lock uses
     /// [`Store::clear_sign_in_lock`], which is audited.
     pub async fn clear_sign_in_failures(&self, subject: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM sign_in_throttle WHERE subject = $1")
-            .bind(subject)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.clear_failures(Throttle::SignIn, subject).await
     }
 
     /// An admin clears the failures (and the lock, if any) of a subject, and the audit
@@ -213,66 +147,38 @@ impl Store {
     /// one is kept out of the audit log, since people type other things (passwords
     /// included) into a user-name field.
     pub async fn clear_sign_in_lock(&self, actor: &Actor, subject: &str) -> Result<bool> {
-        let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT failures, locked_until_ms FROM sign_in_throttle WHERE subject = $1{}",
-            self.for_update()
-        )))
-        .bind(subject)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(false);
-        };
-        let failures: i64 = row.try_get("failures")?;
-        let locked_until: Option<i64> = row.try_get("locked_until_ms")?;
-        sqlx::query("DELETE FROM sign_in_throttle WHERE subject = $1")
-            .bind(subject)
-            .execute(&mut *tx)
-            .await?;
-        let state = if locked_until.is_some_and(|t| t > now) {
-            "sign-in lock cleared"
-        } else {
-            "failed sign-ins cleared (not locked)"
-        };
-        let (target, whom) = match subject.split_once(':') {
-            Some(("account", name)) => match Upn::parse(name) {
-                Ok(upn) => (Some(upn), "of the account".to_owned()),
-                Err(_) => (None, "of an account name that is not a UPN".to_owned()),
+        self.clear_lock(
+            Throttle::SignIn,
+            actor,
+            subject,
+            now_ms(),
+            |failures, locked| {
+                let state = if locked {
+                    "sign-in lock cleared"
+                } else {
+                    "failed sign-ins cleared (not locked)"
+                };
+                let (target, whom) = match subject.split_once(':') {
+                    Some(("account", name)) => match Upn::parse(name) {
+                        Ok(upn) => (Some(upn), "of the account".to_owned()),
+                        Err(_) => (None, "of an account name that is not a UPN".to_owned()),
+                    },
+                    Some(("address", address)) => (None, format!("of client address {address}")),
+                    _ => (None, "of an unknown subject".to_owned()),
+                };
+                AuditEntry::new(
+                    AuditAction::SignInLockCleared,
+                    target.as_ref(),
+                    format!("{state} {whom} after {failures} failed sign-ins"),
+                )
             },
-            Some(("address", address)) => (None, format!("of client address {address}")),
-            _ => (None, "of an unknown subject".to_owned()),
-        };
-        let entry = AuditEntry::new(
-            AuditAction::SignInLockCleared,
-            target.as_ref(),
-            format!("{state} {whom} after {failures} failed sign-ins"),
-        );
-        Self::append_audit(&mut tx, actor, &[entry]).await?;
-        tx.commit().await?;
-        Ok(true)
+        )
+        .await
     }
 
     /// The subjects locked now.
     pub async fn sign_in_locks(&self) -> Result<Vec<SignInLock>> {
-        let rows = sqlx::query(
-            "SELECT subject, failures, locked_until_ms FROM sign_in_throttle \
-             WHERE locked_until_ms > $1 ORDER BY subject",
-        )
-        .bind(now_ms())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SignInLock {
-                    subject: row.try_get("subject")?,
-                    failures: row.try_get("failures")?,
-                    locked_until_ms: row.try_get("locked_until_ms")?,
-                })
-            })
-            .collect()
+        self.locks(Throttle::SignIn, now_ms()).await
     }
 
     /// Stores a one-time form token bound to a session, a purpose and a target user.

@@ -65,11 +65,13 @@ impl Default for WebConfig {
                 max_failures: 5,
                 window_ms: 15 * MINUTE_MS,
                 lock_ms: 15 * MINUTE_MS,
+                longest_lock_ms: 15 * MINUTE_MS,
             },
             address_throttle: ThrottlePolicy {
                 max_failures: 20,
                 window_ms: 15 * MINUTE_MS,
                 lock_ms: 15 * MINUTE_MS,
+                longest_lock_ms: 15 * MINUTE_MS,
             },
         }
     }

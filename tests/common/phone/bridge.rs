@@ -37,6 +37,11 @@ pub fn start(extra: &[&str]) -> Bridge {
 
 /// [`start`] with `rtp_ports` RTP ports (an even number: `rtp_ports / 2` calls at once).
 pub fn start_with_rtp_ports(extra: &[&str], rtp_ports: u16) -> Bridge {
+    start_with(extra, rtp_ports, None)
+}
+
+/// [`start_with_rtp_ports`], with `serve`'s log (standard error) written to `log`.
+pub fn start_with(extra: &[&str], rtp_ports: u16, log: Option<&std::path::Path>) -> Bridge {
     let store = super::super::sqlite();
     store.with_alice();
     let pin = store.enable(ALICE);
@@ -58,7 +63,7 @@ pub fn start_with_rtp_ports(extra: &[&str], rtp_ports: u16) -> Bridge {
         args.extend(["--trunk-allow", "127.0.0.1/32"]);
     }
     args.extend_from_slice(extra);
-    let serve = store.serve(&args);
+    let serve = store.serve_logged(&args, log);
     let sip_udp = serve.sip_udp.to_string();
     let sip_tcp = serve.sip_tcp.to_string();
     Bridge {

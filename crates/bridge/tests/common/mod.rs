@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use pinbridge_bridge::{
     Assets, Bridge, CallId, CallKey, Channel, Command, Config, ControlRequest, Directory, Event,
-    Input, LiveUpdate, MeetingRecord, NewCall, Output, PinCheck, RemoteMedia,
+    Input, LiveUpdate, MeetingRecord, NewCall, Origin, Output, PinCheck, RemoteMedia,
 };
 use pinbridge_domain::meeting::MeetingOptions;
 use pinbridge_domain::user::{AudioConferencing, User, UserId};
@@ -203,6 +203,10 @@ impl Sim {
                 media,
                 called_number: "+14255550100".into(),
                 calling_number: Some(format!("+1425555{:04}", id.0)),
+                origin: Origin {
+                    number: Some(format!("+1425555{:04}", id.0)),
+                    address: address.ip(),
+                },
                 rtp_seed: (id.0 as u32, 1, 1000),
             },
         );

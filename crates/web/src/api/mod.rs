@@ -10,6 +10,7 @@
 mod audit;
 mod formats;
 mod numbers;
+mod pin_locks;
 mod settings;
 mod users;
 
@@ -36,6 +37,7 @@ pub use self::formats::{
 // operations stay untagged (a module path in `paths(...)` would become a tag).
 use self::audit::__path_audit;
 use self::numbers::{__path_add_number, __path_list_numbers};
+use self::pin_locks::{__path_clear_pin_lock, __path_list_pin_locks};
 use self::settings::{__path_get_settings, __path_patch_settings};
 use self::users::{
     __path_clear_email_override, __path_create_user, __path_disable_user, __path_enable_user,
@@ -58,6 +60,7 @@ pub(crate) fn routes() -> Vec<RouteEntry> {
         settings::routes(),
         numbers::routes(),
         audit::routes(),
+        pin_locks::routes(),
     ]
     .into_iter()
     .flatten()
@@ -254,9 +257,10 @@ impl Modify for BearerAuth {
 /// The OpenAPI document of the API.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "pinbridge API", description = "Users, audio conferencing, tenant settings, dial-in numbers and the audit log."),
+    info(title = "pinbridge API", description = "Users, audio conferencing, tenant settings, dial-in numbers, phone PIN locks and the audit log."),
     paths(list_users, create_user, get_user, enable_user, disable_user, reset_pin, send_conference_info,
-        set_email_override, clear_email_override, get_settings, patch_settings, list_numbers, add_number, audit),
+        set_email_override, clear_email_override, get_settings, patch_settings, list_numbers, add_number, audit,
+        list_pin_locks, clear_pin_lock),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

@@ -16,7 +16,8 @@ use pinbridge_store::web::FormPurpose;
 use serde::Deserialize;
 
 use super::{
-    DoneQuery, Nav, ResetDonePage, TokenForm, actor_of, issue_token, nav, no_store, render,
+    DoneQuery, Nav, ResetDonePage, TokenForm, actor_of, format_time, issue_token, nav, no_store,
+    render,
 };
 use crate::error::{Error, Result};
 use crate::session::{Admin, percent_encode};
@@ -63,6 +64,11 @@ pub(super) fn routes() -> Vec<RouteEntry> {
             Method::POST,
             "/admin/users/{upn}/clear-lock",
             post(user_clear_lock),
+        ),
+        RouteEntry::new(
+            Method::POST,
+            "/admin/users/{upn}/clear-pin-lock",
+            post(user_clear_pin_lock),
         ),
         RouteEntry::new(
             Method::GET,
@@ -227,6 +233,8 @@ struct UserEditPage {
     u: UserView,
     toll_numbers: Vec<String>,
     toll_free_numbers: Vec<String>,
+    /// Set while phone PIN entry is locked for the user as organiser: what to say.
+    pin_lock: Option<String>,
     notice: Option<String>,
 }
 
@@ -242,6 +250,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "password" => "The password was set.",
         "lock-cleared" => "The sign-in lock was cleared.",
         "no-lock" => "There was no sign-in lock to clear.",
+        "pin-lock-cleared" => "Phone PIN entry is unlocked.",
+        "no-pin-lock" => "Phone PIN entry was not locked.",
         _ => return None,
     })
 }
@@ -261,12 +271,20 @@ async fn user_edit_page(
             .map(|n| n.number.to_string())
             .collect()
     };
+    let lock = state.app.organiser_pin_lock(&user.upn).await?;
     render(&UserEditPage {
         nav: nav(&s),
         csrf: s.csrf.clone(),
         u: user_view(&user),
         toll_numbers: of_kind(NumberKind::Toll),
         toll_free_numbers: of_kind(NumberKind::TollFree),
+        pin_lock: lock.map(|l| {
+            format!(
+                "locked until {} after {} wrong PINs entered by phone",
+                format_time(l.locked_until_ms),
+                l.failures
+            )
+        }),
         notice: q.done.as_deref().and_then(notice_text).map(str::to_owned),
     })
 }
@@ -451,6 +469,26 @@ async fn user_clear_lock(
     Ok(back_to_edit(
         &upn,
         if cleared { "lock-cleared" } else { "no-lock" },
+    ))
+}
+
+async fn user_clear_pin_lock(
+    State(state): State<AppState>,
+    Admin(s): Admin,
+    Path(upn): Path<String>,
+) -> Result<Response> {
+    let upn = parse_upn(&upn)?;
+    let cleared = state
+        .app
+        .clear_organiser_pin_lock(&actor_of(&s), &upn)
+        .await?;
+    Ok(back_to_edit(
+        &upn,
+        if cleared {
+            "pin-lock-cleared"
+        } else {
+            "no-pin-lock"
+        },
     ))
 }
 
