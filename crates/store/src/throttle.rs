@@ -165,10 +165,13 @@ impl Store {
         .fetch_optional(&mut **tx)
         .await?;
         let (mut failures, mut started, mut locks) = (1, now, 0_i64);
+        // The end of the subject's last lock, kept after it ends: the back-off needs it.
+        let mut last_lock_end = None;
         if let Some(row) = row {
             let previous: i64 = row.try_get("failures")?;
             let previous_start: i64 = row.try_get("window_started_ms")?;
             let locked_until: Option<i64> = row.try_get("locked_until_ms")?;
+            last_lock_end = locked_until;
             locks = row.try_get("locks")?;
             if now - previous_start <= policy.window_ms {
                 failures = previous + 1;
@@ -197,7 +200,7 @@ impl Store {
         .bind(subject)
         .bind(failures)
         .bind(started)
-        .bind(locked_until)
+        .bind(locked_until.or(last_lock_end))
         .bind(locks)
         .execute(&mut **tx)
         .await?;
