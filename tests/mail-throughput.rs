@@ -43,7 +43,7 @@ fn flush_ten_thousand_emails() {
                 .await
                 .unwrap();
         }
-        app.store().close().await;
+        app.close().await;
     });
     let started = Instant::now();
     let report = mail::flush(&store, &config);

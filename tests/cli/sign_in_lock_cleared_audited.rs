@@ -71,7 +71,7 @@ fn clearing_a_sign_in_lock_is_audited() {
                 "{}",
                 audit[2].detail
             );
-            app.store().close().await;
+            app.close().await;
         });
     }
 }

@@ -201,7 +201,7 @@ fn every_event_sends_the_right_email_to_the_right_address_or_none() {
         let upn = pinbridge_domain::Upn::parse("alice@contoso.example").unwrap();
         let own = runtime.block_on(app.reset_own_pin(&upn)).unwrap();
         assert_eq!(own.pin.reveal().len(), 12);
-        runtime.block_on(app.store().close());
+        runtime.block_on(app.close());
         assert!(
             deliver_new(&store, &config, &smtp, &mut seen).is_empty(),
             "self-service reset sends nothing"

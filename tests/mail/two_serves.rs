@@ -48,7 +48,7 @@ fn two_serves_on_one_postgres_deliver_each_email_once() {
                 .await
                 .unwrap();
         }
-        app.store().close().await;
+        app.close().await;
     });
     let first = store.serve(&["--config", &config]);
     let second = store.serve(&["--config", &config]);

@@ -120,7 +120,7 @@ fn set_automatic_emails(
     browser.click("form.stack button[type=submit]");
     browser.wait_for_url("the saved settings", |u| u.contains("done="));
     let settings = runtime
-        .block_on(app.store().tenant_settings())
+        .block_on(app.tenant_settings())
         .expect("read the settings");
     assert_eq!(settings.automatically_send_emails, on);
 }
@@ -408,7 +408,7 @@ fn admin_and_self_service_pin_resets_in_a_real_browser() {
 
         drop(browser);
         assert!(serve.stop().success());
-        runtime.block_on(app.store().close());
+        runtime.block_on(app.close());
 
         // No table (sessions included) and no file of the store holds a PIN shown above.
         for (place, bytes) in store.stored_bytes() {

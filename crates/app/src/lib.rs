@@ -137,6 +137,8 @@ impl App {
         }
     }
 
+    /// The store behind `App`, for tests only (feature `test-support`).
+    #[cfg(feature = "test-support")]
     pub fn store(&self) -> &Store {
         &self.store
     }
