@@ -3,7 +3,7 @@
 //! schemathesis has. It finds no 5xx, no response that breaks the document, no
 //! undocumented status, no request the document allows that is refused and none it
 //! forbids that is accepted; and every operation answers 2xx at least once (read from
-//! the run's HAR report).
+//! the run's HAR report; a phone PIN lock is recorded first so that clearing one can).
 //!
 //! `tests/schemathesis.toml` says which refusals of allowed data are expected and why:
 //! the ones that depend on stored data (404, 409: schemathesis' defaults) and, for
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every operation of the document, as (method, path template).
-const OPERATIONS: [(&str, &str); 14] = [
+const OPERATIONS: [(&str, &str); 16] = [
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("GET", "/api/v1/users/{upn}"),
@@ -35,6 +35,8 @@ const OPERATIONS: [(&str, &str); 14] = [
     ("GET", "/api/v1/numbers"),
     ("POST", "/api/v1/numbers"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/pin-locks"),
+    ("DELETE", "/api/v1/pin-locks/{subject}"),
 ];
 
 /// The (method, path template) of every request in a HAR file that was answered 2xx.
@@ -63,6 +65,9 @@ fn answered_2xx(har: &Path) -> HashSet<(String, String)> {
                     Some((_, action)) => format!("/api/v1/users/{{upn}}/{action}"),
                     None => "/api/v1/users/{upn}".to_owned(),
                 },
+                None if path.starts_with("/api/v1/pin-locks/") => {
+                    "/api/v1/pin-locks/{subject}".to_owned()
+                }
                 None => path.to_owned(),
             };
             (
@@ -102,6 +107,30 @@ fn schemathesis() -> PathBuf {
     st
 }
 
+/// Five wrong phone PINs for Alice from the number of the document's example, so that
+/// the lock list has entries and clearing the example's lock answers 204.
+fn lock_phone_pin_entry(store: &common::TestStore) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let app = store.app().await;
+        let upn = pinbridge_domain::Upn::parse("alice@contoso.example").unwrap();
+        let alice = app.user(&upn).await.expect("alice");
+        let caller = pinbridge_app::security::PinCaller {
+            number: Some("+15555550100"),
+            source: "127.0.0.1".parse().unwrap(),
+        };
+        for _ in 0..5 {
+            app.record_phone_pin_failure(&alice, &caller)
+                .await
+                .expect("a wrong PIN recorded");
+        }
+        app.close().await;
+    });
+}
+
 #[test]
 fn schemathesis_finds_nothing_wrong_with_the_api() {
     let st = schemathesis();
@@ -115,6 +144,7 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
             "Alice",
         ]);
         store.ok(&["user", "enable", "alice@contoso.example"]);
+        lock_phone_pin_entry(&store);
         let token = store.ok(&["token", "create", "--name", "schemathesis"]);
         let token = token.trim();
         assert!(token.starts_with("pb_"), "{token}");
@@ -141,7 +171,7 @@ fn schemathesis_finds_nothing_wrong_with_the_api() {
             store.name,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(report.contains("Tested: 14"), "{report}");
+        assert!(report.contains("Tested: 16"), "{report}");
         let answered = answered_2xx(&har);
         for (method, path) in OPERATIONS {
             assert!(

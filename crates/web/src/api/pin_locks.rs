@@ -64,18 +64,27 @@ async fn list_pin_locks(
 /// Clears a phone PIN lock and the wrong PINs behind it (audited as
 /// `phone_pin.lock_cleared`).
 #[utoipa::path(delete, path = "/api/v1/pin-locks/{subject}", security(("bearer" = [])),
-    params(("subject" = String, Path, description = "`organiser:UPN` or `caller:NUMBER`, as the list shows it.")),
+    params(("subject" = String, Path, pattern = "^(organiser|caller):.+$", example = "caller:+15555550100",
+        description = "`organiser:UPN` or `caller:NUMBER`, as the list shows it.")),
     responses((status = 204, description = "Cleared."), (status = 401, description = "No valid bearer token (or admin session).", body = ErrorBody),
-        (status = 404, description = "No wrong PINs or lock recorded for the subject.", body = ErrorBody),
-        (status = 422, description = "Not a lock subject.", body = ErrorBody)))]
+        (status = 404, description = "No wrong PINs or lock recorded for the subject (none can be for a UPN or number that is not valid).", body = ErrorBody),
+        (status = 422, description = "Not of the form `organiser:…` or `caller:…`.", body = ErrorBody)))]
 async fn clear_pin_lock(
     State(state): State<AppState>,
     caller: Caller,
     Path(subject): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let subject = lock_subject(&subject).ok_or_else(|| {
-        Error::Invalid("not a lock subject: organiser:UPN or caller:NUMBER".into())
-    })?;
+    let Some(subject) = lock_subject(&subject) else {
+        let well_formed = ["organiser:", "caller:"]
+            .iter()
+            .any(|kind| subject.starts_with(kind));
+        return Err(if well_formed {
+            Error::NotFound
+        } else {
+            Error::Invalid("not a lock subject: organiser:UPN or caller:NUMBER".into())
+        }
+        .into());
+    };
     if state
         .app
         .clear_phone_pin_lock(&caller.actor, &subject)
