@@ -17,6 +17,10 @@ pub struct Metrics {
     pub calls_answered: AtomicU64,
     /// Calls refused because no RTP port was free.
     pub calls_refused_no_port: AtomicU64,
+    /// Calls whose INVITE had no SDP (late offer): our offer went in the 200 OK.
+    pub calls_late_offer: AtomicU64,
+    /// Calls ended with BYE because the ACK carried no usable answer to our offer.
+    pub calls_ended_bad_answer: AtomicU64,
     /// SIP TCP connections open (accepted and opened by the bridge).
     pub sip_tcp_connections: AtomicI64,
     /// SIP TCP connections closed at accept: the peer is outside the trunk allow-list.
@@ -75,6 +79,8 @@ pub static METRICS: Metrics = Metrics {
     active_meetings: AtomicI64::new(0),
     calls_answered: AtomicU64::new(0),
     calls_refused_no_port: AtomicU64::new(0),
+    calls_late_offer: AtomicU64::new(0),
+    calls_ended_bad_answer: AtomicU64::new(0),
     sip_tcp_connections: AtomicI64::new(0),
     sip_tcp_refused_not_allowed: AtomicU64::new(0),
     sip_tcp_refused_peer_limit: AtomicU64::new(0),
@@ -143,6 +149,16 @@ pub fn render() -> String {
             "pinbridge_calls_refused_no_port_total",
             "Calls refused with 503 because no RTP port was free.",
             &m.calls_refused_no_port,
+        ),
+        (
+            "pinbridge_calls_late_offer_total",
+            "Calls whose INVITE had no SDP offer; the 200 OK carried ours.",
+            &m.calls_late_offer,
+        ),
+        (
+            "pinbridge_calls_ended_bad_answer_total",
+            "Calls ended with BYE because the ACK had no usable SDP answer.",
+            &m.calls_ended_bad_answer,
         ),
         (
             "pinbridge_sip_tcp_refused_not_allowed_total",

@@ -5,6 +5,12 @@
 //! the SDP answer (488 when nothing matches), 180 Ringing, and hands the call and its
 //! sockets to the media engine, whose core decides when it is answered and what
 //! happens to it; the SIP task sends the 200 OK when the engine says so.
+//!
+//! An INVITE without SDP (late offer, RFC 3261 §13.2.1, RFC 3264) is answered with our
+//! offer in the 200 OK; the answer comes in the ACK, with the same codec rules. Until
+//! then the call sends no media, and its caller flow starts only once the answer is
+//! taken; an ACK without a usable answer ends the call with BYE. A re-INVITE without
+//! an offer is treated the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -116,11 +122,17 @@ pub struct SipContext {
 /// A call the SIP side knows, by handle.
 struct CallInfo {
     media: MediaConfig,
+    /// Our last 2xx carried an offer (late offer, or a re-INVITE without one): its answer
+    /// is due in the ACK.
+    awaiting_answer: bool,
 }
 
 /// A call that rings, waiting for the engine to have it answered.
 struct PendingAnswer {
-    answer: pinbridge_sip::SessionDescription,
+    /// The SDP the 200 OK carries: our answer, or our offer when the INVITE had none.
+    sdp: pinbridge_sip::SessionDescription,
+    /// Whether `sdp` is an offer, whose answer comes in the ACK.
+    late_offer: bool,
     media: MediaConfig,
     called: String,
 }
@@ -566,9 +578,7 @@ impl Driver {
         let now = std::time::Instant::now();
         match event {
             Event::IncomingCall(call) => self.incoming(now, *call),
-            Event::CallConfirmed { call, .. } => {
-                self.tell_engine(Command::Confirmed(call_id(call)))
-            }
+            Event::CallConfirmed { call, sdp } => self.confirmed(now, call, sdp),
             Event::CallCancelled { call } | Event::CallEnded { call, .. } => {
                 // Answered or still ringing, the engine holds its sockets and frees its port.
                 let known =
@@ -602,7 +612,9 @@ impl Driver {
                     },
                     None => {
                         let offer = sdp::offer(&info.media);
-                        let _ = self.ctx.endpoint.answer_reinvite(now, call, &offer);
+                        if self.ctx.endpoint.answer_reinvite(now, call, &offer).is_ok() {
+                            info.awaiting_answer = true;
+                        }
                     }
                 }
             }
@@ -612,16 +624,40 @@ impl Driver {
         }
     }
 
-    fn incoming(&mut self, now: std::time::Instant, call: IncomingCall) {
-        let handle = call.call;
-        let Some(offer) = call.offer.as_ref() else {
-            tracing::info!(call_id = %call.call_id, "INVITE without SDP offer refused");
-            let _ = self
-                .ctx
-                .endpoint
-                .reject(now, handle, 488, "Not Acceptable Here");
+    /// The ACK for our 2xx: when the 2xx carried our offer, the ACK's answer decides the
+    /// media, and a call without a usable one is ended with BYE.
+    fn confirmed(
+        &mut self,
+        now: std::time::Instant,
+        call: CallHandle,
+        answer: Option<pinbridge_sip::SessionDescription>,
+    ) {
+        let Some(info) = self.calls.get_mut(&call) else {
             return;
         };
+        if std::mem::take(&mut info.awaiting_answer) {
+            let accepted = match answer {
+                Some(answer) => sdp::accept_answer(&answer, &info.media).map_err(|e| e.to_string()),
+                None => Err("the ACK has no SDP, or one that does not parse".to_owned()),
+            };
+            match accepted {
+                Ok(negotiated) => {
+                    self.tell_engine(Command::Remote(call_id(call), remote_media(&negotiated)))
+                }
+                Err(e) => {
+                    metrics::add(&METRICS.calls_ended_bad_answer, 1);
+                    tracing::info!(call = call.value(), error = %e, "no usable SDP answer in the ACK; ending the call");
+                    // The endpoint reports the end, which frees the call in the engine.
+                    let _ = self.ctx.endpoint.hangup(now, call);
+                    return;
+                }
+            }
+        }
+        self.tell_engine(Command::Confirmed(call_id(call)));
+    }
+
+    fn incoming(&mut self, now: std::time::Instant, call: IncomingCall) {
+        let handle = call.call;
         let Some((port, rtp, rtcp)) = self.bind_port_pair() else {
             metrics::add(&METRICS.calls_refused_no_port, 1);
             tracing::warn!(call_id = %call.call_id, "no RTP port free; refusing the call");
@@ -637,18 +673,25 @@ impl Driver {
             .unwrap_or_else(|| local_ip_towards(call.source.ip()));
         let mut rng = rand_core::OsRng;
         let media_config = MediaConfig::new(address, port, u64::from(rng.next_u32()));
-        let (answer, negotiated) = match sdp::answer(offer, &media_config) {
-            Ok(answered) => answered,
-            Err(e) => {
-                tracing::info!(call_id = %call.call_id, error = %e, "no common codec");
-                self.release(port);
-                let _ = self
-                    .ctx
-                    .endpoint
-                    .reject(now, handle, 488, "Not Acceptable Here");
-                return;
+        let (local_sdp, media) = match call.offer.as_ref() {
+            Some(offer) => match sdp::answer(offer, &media_config) {
+                Ok((answer, negotiated)) => (answer, remote_media(&negotiated)),
+                Err(e) => {
+                    tracing::info!(call_id = %call.call_id, error = %e, "no common codec");
+                    self.release(port);
+                    let _ = self
+                        .ctx
+                        .endpoint
+                        .reject(now, handle, 488, "Not Acceptable Here");
+                    return;
+                }
+            },
+            None => {
+                metrics::add(&METRICS.calls_late_offer, 1);
+                (sdp::offer(&media_config), unanswered_media(&media_config))
             }
         };
+        let late_offer = call.offer.is_none();
         let number = call.from.uri.user.as_deref().filter(|u| !u.is_empty());
         let calling_number = number.map(pinbridge_domain::number::mask_calling_number);
         let origin = pinbridge_bridge::Origin {
@@ -659,7 +702,7 @@ impl Driver {
             call: pinbridge_bridge::NewCall {
                 handle: call_id(handle),
                 port,
-                media: remote_media(&negotiated),
+                media,
                 called_number: call.called_number.clone(),
                 calling_number,
                 origin,
@@ -686,7 +729,8 @@ impl Driver {
         self.pending.insert(
             handle,
             PendingAnswer {
-                answer,
+                sdp: local_sdp,
+                late_offer,
                 media: media_config,
                 called: call.called_number.clone(),
             },
@@ -736,18 +780,14 @@ impl Driver {
         let Some(pending) = self.pending.remove(&handle) else {
             return;
         };
-        if self
-            .ctx
-            .endpoint
-            .accept(now, handle, &pending.answer)
-            .is_ok()
-        {
+        if self.ctx.endpoint.accept(now, handle, &pending.sdp).is_ok() {
             metrics::add(&METRICS.calls_answered, 1);
             tracing::info!(call = handle.value(), called = %pending.called, "call answered");
             self.calls.insert(
                 handle,
                 CallInfo {
                     media: pending.media,
+                    awaiting_answer: pending.late_offer,
                 },
             );
         } else {
@@ -822,14 +862,28 @@ fn call_id(handle: CallHandle) -> CallId {
     CallId(handle.value())
 }
 
-fn remote_media(negotiated: &Negotiated) -> RemoteMedia {
-    let codec = match negotiated.codec {
+/// The media of a call whose answer has not come yet: nowhere to send, our first codec.
+fn unanswered_media(config: &MediaConfig) -> RemoteMedia {
+    let codec = config.codecs.first().copied().unwrap_or(sdp::Codec::Pcmu);
+    RemoteMedia {
+        address: None,
+        codec: media_codec(codec),
+        payload_type: codec.static_payload_type(),
+        telephone_event: None,
+    }
+}
+
+fn media_codec(codec: sdp::Codec) -> Codec {
+    match codec {
         sdp::Codec::Pcmu => Codec::Pcmu,
         sdp::Codec::Pcma => Codec::Pcma,
-    };
+    }
+}
+
+fn remote_media(negotiated: &Negotiated) -> RemoteMedia {
     RemoteMedia {
         address: negotiated.remote_rtp,
-        codec,
+        codec: media_codec(negotiated.codec),
         payload_type: negotiated.payload_type,
         telephone_event: negotiated.telephone_event,
     }

@@ -270,6 +270,9 @@ pub struct CallerConfig {
     pub tcp: bool,
     /// The only codec offered; `None` offers PCMU and PCMA (and sends PCMU).
     pub codec: Option<Codec>,
+    /// Late offer: the INVITE has no SDP, the 200 OK carries pinbridge's offer and the
+    /// ACK the caller's answer.
+    pub late_offer: bool,
 }
 
 impl CallerConfig {
@@ -283,6 +286,7 @@ impl CallerConfig {
             local_ip: "127.0.0.1".to_owned(),
             tcp: false,
             codec: None,
+            late_offer: false,
         }
     }
 }
@@ -333,7 +337,7 @@ impl SippCaller {
             .iter()
             .map(|c| {
                 let name = if *c == Codec::Pcmu { "PCMU" } else { "PCMA" };
-                format!("      a=rtpmap:{} {name}/8000", c.payload_type())
+                format!("a=rtpmap:{} {name}/8000", c.payload_type())
             })
             .collect();
         let template = std::fs::read_to_string(sipp_dir().join("caller.xml")).expect("caller.xml");
@@ -377,14 +381,28 @@ impl SippCaller {
                 }
             }
         };
+        let sdp = format!(
+            "Content-Type: application/sdp\nContent-Length: [len]\n\n\
+             v=0\no=- 1 1 IN IP4 [media_ip]\ns=-\nc=IN IP4 [media_ip]\nt=0 0\n\
+             m=audio [media_port] RTP/AVP {} 101\n{}\n\
+             a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\na=ptime:20\na=sendrecv\n",
+            pts.join(" "),
+            rtpmaps.join("\n")
+        );
+        let no_body = "Content-Length: 0\n\n".to_owned();
+        let (invite_body, ack_body) = if config.late_offer {
+            (no_body, sdp)
+        } else {
+            (sdp, no_body)
+        };
         let keys1 = stage(&config.keys, "keys1.pcap");
         let keys2 = stage(&config.more_keys, "keys2.pcap");
         let scenario = template
             .replace("@KEYS1@", &keys1)
             .replace("@KEYS2@", &keys2)
             .replace("@BYE_CSEQ@", &cseq.to_string())
-            .replace("@AUDIO_PTS@", &pts.join(" "))
-            .replace("@AUDIO_RTPMAPS@", &rtpmaps.join("\n"))
+            .replace("@INVITE_BODY@", &invite_body)
+            .replace("@ACK_BODY@", &ack_body)
             .replace("@SEND_PT@", &send_codec.payload_type().to_string());
         std::fs::write(dir.path().join("caller.xml"), scenario).unwrap();
         Self::spawn(
