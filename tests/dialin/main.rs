@@ -12,6 +12,7 @@ mod cancel;
 mod garbage_and_malformed;
 mod greeting;
 mod harness_loopback;
+mod key_methods;
 mod late_offer;
 mod lobby_bypass;
 mod lobby_hold_music_admit;

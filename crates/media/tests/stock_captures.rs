@@ -62,3 +62,43 @@ fn digits_whose_numbers_jump_back_each_count_once() {
 fn a_digit_played_again_later_counts_again() {
     assert_eq!(typed("31415926"), "31415926");
 }
+
+#[test]
+fn a_digit_typed_twice_in_a_row_counts_twice() {
+    // The same capture twice: the very same packets, 200 ms apart.
+    assert_eq!(typed("00"), "00");
+    assert_eq!(typed("1551"), "1551");
+}
+
+#[test]
+fn a_digit_typed_again_a_little_later_counts_again() {
+    // `7` is numbered a little before `5`'s last packet: the `5` after it steps back
+    // less than a jump, to a timestamp of one of the latest events.
+    assert_eq!(typed("575"), "575");
+    assert_eq!(typed("587009657"), "587009657");
+    assert_eq!(typed("*#*#"), "*#*#");
+}
+
+#[test]
+fn a_capture_delivered_twice_at_once_counts_once() {
+    let mut receiver = TelephoneEventReceiver::new();
+    let mut now = Instant::now();
+    let mut keys = String::new();
+    for bytes in stock_capture('4') {
+        let packet = RtpPacket::parse(&bytes).unwrap();
+        for _ in 0..2 {
+            if let Some(key) = receiver.push(&packet, now).unwrap() {
+                keys.push(key.as_char());
+            }
+        }
+        now += Duration::from_millis(20);
+    }
+    // The first packet once more, just after the end packets: a late duplicate.
+    let first = stock_capture('4').remove(0);
+    let packet = RtpPacket::parse(&first).unwrap();
+    now += Duration::from_millis(40);
+    if let Some(key) = receiver.push(&packet, now).unwrap() {
+        keys.push(key.as_char());
+    }
+    assert_eq!(keys, "4");
+}

@@ -1,5 +1,6 @@
 //! Scripted phones for the dial-in tests: SIPp and baresip run as real processes on
-//! loopback, the keys they type (RFC 4733 pcaps, SIP INFO), and what they received
+//! loopback, the keys they type (RFC 4733 pcaps, SIPp's stock captures and `play_dtmf`,
+//! SIP INFO, in-band tones), and what they received
 //! turned back into audio for `pinbridge-media`'s analysis (correlation with the
 //! committed prompts and music, Goertzel for tones).
 //!
@@ -14,9 +15,12 @@
 //!   send to the address in the answer's SDP. Relative file names are relative to
 //!   SIPp's working directory, so each caller runs in a temporary directory.
 //! - The DTMF pcaps in /usr/share/sip-tester/ carry one fixed RTP timestamp per digit
-//!   and SIPp replays RTP headers as they are: the same digit twice is a duplicate
-//!   event. The harness writes its own pcap per stage of keys instead, with fresh
-//!   timestamps and sequence numbers ([`rfc4733_pcap`]).
+//!   and SIPp replays RTP headers as they are: the same digit twice is the very same
+//!   packets again ([`KeyMethod::StockCaptures`] types keys that way). The default
+//!   method writes its own pcap per stage of keys, with fresh timestamps and sequence
+//!   numbers, as phones send them ([`rfc4733_pcap`]).
+//! - `play_dtmf` sends telephone-events as payload type 96 only, on a new SSRC for each
+//!   action, after a few no-op packets of payload type 97.
 //! - One pcap plays per call at a time (a second `play_pcap_audio` cuts the first
 //!   short), and a request arriving during `<pause>` aborts the call as unexpected: the
 //!   scenario pauses for the typing time and the test asks for more keys or a hang-up
@@ -251,6 +255,60 @@ pub enum KeyMethod {
     Rfc4733,
     /// SIP INFO with `application/dtmf-relay`.
     Info,
+    /// RTP telephone-events from SIPp's stock captures (`/usr/share/sip-tester/
+    /// dtmf_2833_*.pcap`), one `play_pcap_audio` per key: one SSRC, but each key's
+    /// sequence numbers and timestamps are those of its capture, far from the last.
+    StockCaptures,
+    /// SIPp's own `play_dtmf` (telephone-events as payload type 96 on a new SSRC for
+    /// each stage, after no-op packets of payload type 97).
+    SippDtmf,
+    /// In-band only: DTMF tones in the caller's audio, no telephone-event offered.
+    InBand,
+}
+
+impl KeyMethod {
+    /// The telephone-event payload type the caller offers, if any.
+    pub fn telephone_event(self) -> Option<u8> {
+        match self {
+            KeyMethod::InBand => None,
+            // SIPp's play_dtmf always sends payload type 96.
+            KeyMethod::SippDtmf => Some(96),
+            KeyMethod::Rfc4733 | KeyMethod::Info | KeyMethod::StockCaptures => {
+                Some(TELEPHONE_EVENT)
+            }
+        }
+    }
+}
+
+/// Where Debian's SIPp package keeps its stock captures.
+pub const STOCK_CAPTURES: &str = "/usr/share/sip-tester";
+
+/// The stock capture of one key.
+fn stock_capture(key: char) -> String {
+    let name = match key {
+        '*' => "star".to_owned(),
+        '#' => "pound".to_owned(),
+        '0'..='9' => key.to_string(),
+        _ => panic!("no stock capture for {key:?}"),
+    };
+    format!("{STOCK_CAPTURES}/dtmf_2833_{name}.pcap")
+}
+
+/// `keys` as in-band DTMF, with the timing of [`typing_time`]: each key
+/// 160 ms of its two tones (the high one 2 dB stronger, as telephones send them), then
+/// 240 ms of silence; `,` a second of silence.
+pub fn inband_keys(keys: &str) -> Vec<i16> {
+    let mut segments = Vec::new();
+    for key in keys.chars() {
+        if key == ',' {
+            segments.push(ToneSegment::silence(PAUSE_MS as u32));
+            continue;
+        }
+        let (low, high) = dtmf_digit(key).frequencies();
+        segments.push(ToneSegment::dual(low, 5000.0, high, 6300.0, KEY_MS as u32));
+        segments.push(ToneSegment::silence(KEY_GAP_MS as u32));
+    }
+    ToneGenerator::new(segments).render()
 }
 
 #[derive(Debug, Clone)]
@@ -357,6 +415,46 @@ impl SippCaller {
                         typing_time(keys).as_millis() + 100
                     )
                 }
+                KeyMethod::StockCaptures => keys
+                    .chars()
+                    .map(|key| match key {
+                        ',' => format!("  <pause milliseconds=\"{PAUSE_MS}\"/>\n"),
+                        _ => format!(
+                            "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"{}\"/>\n",
+                            stock_capture(key),
+                            KEY_MS + KEY_GAP_MS
+                        ),
+                    })
+                    .collect(),
+                KeyMethod::SippDtmf => keys
+                    .split(',')
+                    .map(|run| {
+                        // play_dtmf sends a key every 2 x its length, after 2 x length.
+                        let ms = (run.len() as u64 + 2) * 2 * KEY_MS;
+                        let play = if run.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "  <nop><action><exec play_dtmf=\"{run},{KEY_MS}\"/></action></nop>\n"
+                            )
+                        };
+                        format!("{play}  <pause milliseconds=\"{ms}\"/>\n")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(&format!("  <pause milliseconds=\"{PAUSE_MS}\"/>\n")),
+                KeyMethod::InBand => {
+                    let file = file.replace(".pcap", ".g711");
+                    let encoded: Vec<u8> = inband_keys(keys)
+                        .iter()
+                        .map(|&s| send_codec.encode_sample(s))
+                        .collect();
+                    std::fs::write(dir.path().join(&file), encoded).unwrap();
+                    // The keys replace the phone's sound for their length, then it goes on.
+                    format!(
+                        "  <nop><action><exec rtp_stream=\"{file},1,@SEND_PT@\"/></action></nop>\n  <pause milliseconds=\"{}\"/>\n  <nop><action><exec rtp_stream=\"send.g711,-1,@SEND_PT@\"/></action></nop>\n",
+                        typing_time(keys).as_millis() + 100
+                    )
+                }
                 KeyMethod::Info => {
                     let step = std::fs::read_to_string(sipp_dir().join("info-key.xml"))
                         .expect("info-key.xml");
@@ -381,11 +479,18 @@ impl SippCaller {
                 }
             }
         };
+        let mut pts = pts;
+        let mut rtpmaps = rtpmaps;
+        if let Some(pt) = config.method.telephone_event() {
+            pts.push(pt.to_string());
+            rtpmaps.push(format!(
+                "a=rtpmap:{pt} telephone-event/8000\na=fmtp:{pt} 0-16"
+            ));
+        }
         let sdp = format!(
             "Content-Type: application/sdp\nContent-Length: [len]\n\n\
              v=0\no=- 1 1 IN IP4 [media_ip]\ns=-\nc=IN IP4 [media_ip]\nt=0 0\n\
-             m=audio [media_port] RTP/AVP {} 101\n{}\n\
-             a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\na=ptime:20\na=sendrecv\n",
+             m=audio [media_port] RTP/AVP {}\n{}\na=ptime:20\na=sendrecv\n",
             pts.join(" "),
             rtpmaps.join("\n")
         );

@@ -557,24 +557,13 @@ use captures::stock_capture;
 
 impl Sim {
     /// Keys typed as SIPp's `play_pcap_audio` of the stock captures plays them: each
-    /// digit's capture as it was recorded (its own sequence numbers and timestamps, its
+    /// key's capture as it was recorded (its own sequence numbers and timestamps, its
     /// own SSRC), one packet every 20 ms and the three end packets together, while the
-    /// phone's audio stream goes on. `*` and `#` have no stock capture: they are played
-    /// as the captures of `0` and `5` with the event code changed, whose sequence numbers
-    /// and timestamps jump as far from their neighbours as the stock digits' do.
+    /// phone's audio stream goes on; a key typed twice is the same packets twice.
     pub fn stock_capture_keys(&mut self, id: CallId, keys: &str) {
         for key in keys.chars() {
-            let (capture, code) = match key {
-                '0'..='9' => (key, None),
-                '*' => ('0', Some(10)),
-                '#' => ('5', Some(11)),
-                other => panic!("no capture for {other:?}"),
-            };
-            let packets = stock_capture(capture);
-            for (i, mut packet) in packets.into_iter().enumerate() {
-                if let Some(code) = code {
-                    packet[12] = code;
-                }
+            let packets = stock_capture(key);
+            for (i, packet) in packets.into_iter().enumerate() {
                 self.phones.get_mut(&id).unwrap().queued.push_back(packet);
                 // The first seven packets are 20 ms apart; the three end packets follow
                 // the seventh at once.

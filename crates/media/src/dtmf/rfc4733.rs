@@ -12,6 +12,12 @@ pub const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
 /// of one of them from a source that stepped back.
 const RECENT_EVENTS: usize = 4;
 
+/// How long after an event's last packet a first packet (marker bit) of that very event
+/// is a new press of the same key, not a duplicate: a player of captured keys (SIPp's
+/// `play_pcap_audio` of one stock capture twice) sends the same packets again, while a
+/// network duplicate or a reordered first packet comes within the event or right after.
+pub const REPLAY_GAP: Duration = Duration::from_millis(100);
+
 /// Durations from which a new timestamp may be the next segment of a long event
 /// (RFC 4733 §2.5.1.3: the duration field would overflow).
 const LONG_EVENT_DURATION: u16 = 0xF000;
@@ -74,6 +80,8 @@ struct CurrentEvent {
     event: u8,
     duration: u16,
     ended: bool,
+    /// When its first packet came.
+    started: Instant,
     last_packet: Instant,
 }
 
@@ -90,7 +98,8 @@ struct CurrentEvent {
 /// the source stepped back, its sequence starts afresh there, and the event counts.
 /// Repeated packets of the same event (updates, duplicates, the three retransmitted end
 /// packets, a key held for seconds) add nothing, and a reordered packet of an earlier
-/// event is ignored. A missing end packet does not stall anything: the next event has a
+/// event is ignored, except a first packet (marker bit) of an event that ended at least
+/// [`REPLAY_GAP`] before: a player of captured keys typing the same key again. A missing end packet does not stall anything: the next event has a
 /// new timestamp and counts, and [`EVENT_TIMEOUT`] after its last packet an event is
 /// taken as ended.
 #[derive(Debug, Clone, Default)]
@@ -132,6 +141,10 @@ impl TelephoneEventReceiver {
         }
         let newest = check.is_newest() || check == SequenceCheck::Probation;
         self.handle_timeout(now);
+        if packet.marker && !event.end && self.replays_an_ended_event(packet.timestamp, now) {
+            self.sequence.restart(packet.sequence_number);
+            return Ok(self.begin(packet.timestamp, event, now));
+        }
         // A packet a little back in sequence with a timestamp of its own: a reordered
         // packet of an earlier event, unless it confirms that the source stepped back.
         let other_timestamp = self
@@ -160,22 +173,44 @@ impl TelephoneEventReceiver {
                     event: event.event,
                     duration: event.duration,
                     ended: event.end,
+                    started: current.started,
                     last_packet: now,
                 };
                 return Ok(None);
             }
         }
+        Ok(self.begin(packet.timestamp, event, now))
+    }
+
+    /// Starts a new event and returns its key.
+    fn begin(&mut self, timestamp: u32, event: TelephoneEvent, now: Instant) -> Option<DtmfDigit> {
         self.current = Some(CurrentEvent {
-            timestamp: packet.timestamp,
+            timestamp,
             event: event.event,
             duration: event.duration,
             ended: event.end,
+            started: now,
             last_packet: now,
         });
         self.step_back = None;
-        self.recent[self.recent_next] = Some(packet.timestamp);
+        self.recent[self.recent_next] = Some(timestamp);
         self.recent_next = (self.recent_next + 1) % RECENT_EVENTS;
-        Ok(event.digit())
+        event.digit()
+    }
+
+    /// Whether a first packet with `timestamp` starts one of the latest events again, long
+    /// enough after it ended: the current event once it ended [`REPLAY_GAP`] ago, or an
+    /// earlier one once the current event began that long ago.
+    fn replays_an_ended_event(&self, timestamp: u32, now: Instant) -> bool {
+        let Some(current) = self.current else {
+            return false;
+        };
+        let since = |then: Instant| now.saturating_duration_since(then) >= REPLAY_GAP;
+        if current.timestamp == timestamp {
+            current.ended && since(current.last_packet)
+        } else {
+            self.recent.contains(&Some(timestamp)) && since(current.started)
+        }
     }
 
     /// Whether a packet a little back in sequence, with another timestamp than the

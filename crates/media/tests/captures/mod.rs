@@ -7,11 +7,16 @@
 /// Where SIPp (Debian `sip-tester`) keeps its captures of RFC 4733 keys, one per digit.
 pub const STOCK_CAPTURES: &str = "/usr/share/sip-tester";
 
-/// The RTP packets of one of SIPp's stock captures of a key (`dtmf_2833_<digit>.pcap`),
-/// in the order they were captured. The captures are libpcap files of Ethernet, IPv4
-/// and UDP frames.
-pub fn stock_capture(digit: char) -> Vec<Vec<u8>> {
-    let path = format!("{STOCK_CAPTURES}/dtmf_2833_{digit}.pcap");
+/// The RTP packets of one of SIPp's stock captures of a key (`dtmf_2833_<digit>.pcap`,
+/// `_star` and `_pound` for `*` and `#`), in the order they were captured. The captures
+/// are libpcap files of Ethernet, IPv4 and UDP frames.
+pub fn stock_capture(key: char) -> Vec<Vec<u8>> {
+    let name = match key {
+        '*' => "star".to_owned(),
+        '#' => "pound".to_owned(),
+        digit => digit.to_string(),
+    };
+    let path = format!("{STOCK_CAPTURES}/dtmf_2833_{name}.pcap");
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{path}: {e} (apt-get install -y sip-tester)"));
     udp_payloads(&bytes)
