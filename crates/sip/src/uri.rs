@@ -195,14 +195,15 @@ impl Uri {
     }
 
     fn parse_sip(scheme: Scheme, rest: &str) -> Result<Self, ParseError> {
-        let (rest, headers) = match rest.split_once('?') {
-            Some((r, h)) => (r, Some(h.to_owned())),
-            None => (rest, None),
-        };
-        // The user part may contain ';' (user parameters), so split user info first.
-        let (userinfo, hostpart) = match rest.rsplit_once('@') {
+        // The user part may contain ';', '?' and '/' (user-unreserved, RFC 3261 §25.1),
+        // but no '@', which appears nowhere else unescaped: it ends the user info.
+        let (userinfo, rest) = match rest.split_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
+        };
+        let (hostpart, headers) = match rest.split_once('?') {
+            Some((r, h)) => (r, Some(h.to_owned())),
+            None => (rest, None),
         };
         let (user, password) = match userinfo {
             Some(u) => match u.split_once(':') {
@@ -403,6 +404,31 @@ mod tests {
         assert_eq!(
             uri.to_string(),
             "sip:+15551234@10.0.0.1:5070;transport=tcp;lr"
+        );
+    }
+
+    #[test]
+    fn user_part_may_hold_question_marks_and_semicolons() {
+        // RFC 4475 §3.1.1.2.
+        let uri = Uri::parse(
+            "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com",
+        )
+        .unwrap();
+        assert_eq!(
+            uri.user.as_deref(),
+            Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+        );
+        assert_eq!(
+            uri.password.as_deref(),
+            Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+        );
+        assert_eq!(uri.host, "example.com");
+        assert_eq!(uri.headers, None);
+        let with_headers = Uri::parse("sip:user@example.com?Route=%3Csip:example.com%3E").unwrap();
+        assert_eq!(with_headers.host, "example.com");
+        assert_eq!(
+            with_headers.headers.as_deref(),
+            Some("Route=%3Csip:example.com%3E")
         );
     }
 
