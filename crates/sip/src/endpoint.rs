@@ -643,7 +643,13 @@ impl Endpoint {
                 headers: vec![("Allow", ALLOWED_METHODS.to_owned())],
                 ..Reply::default()
             };
-            self.respond(now, tx, 405, "Method Not Allowed", reply);
+            // §8.2.1: 405 for a method we know but do not take, 501 for one we do not
+            // know (§21.5.2).
+            if matches!(method, Method::Other(_)) {
+                self.respond(now, tx, 501, "Not Implemented", reply);
+            } else {
+                self.respond(now, tx, 405, "Method Not Allowed", reply);
+            }
             return;
         }
         if method != Method::Options && request.headers.max_forwards().ok().flatten() == Some(0) {

@@ -1,4 +1,4 @@
-//! Requests we will not serve: 481, 405, 400, 483, 403, 420, 416; scanners and garbage
+//! Requests we will not serve: 481, 405, 501, 400, 483, 403, 420, 416; scanners and garbage
 //! dropped; OPTIONS answered; none of it disturbs a call in progress.
 
 mod common;
@@ -39,6 +39,18 @@ Max-Forwards: 70
     let allow = responses[0].headers.allow();
     assert!(allow.contains(&"INVITE") && allow.contains(&"BYE") && allow.contains(&"INFO"));
     assert!(responses[0].headers.to().unwrap().tag().is_some());
+}
+
+#[test]
+fn unknown_method_gets_501_with_allow() {
+    let mut h = Harness::new();
+    let odd =
+        sipp_in_dialog("NEWMETHOD", "odd-1", "t", 1, "z9hG4bK-odd", None, "").replace(";tag=t", "");
+    h.udp(SIPP, &odd).unwrap();
+    let responses = h.responses();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 501);
+    assert!(responses[0].headers.allow().contains(&"INVITE"));
 }
 
 #[test]
