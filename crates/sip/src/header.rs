@@ -77,10 +77,12 @@ impl Via {
         }
     }
 
-    /// Whether the branch carries the RFC 3261 magic cookie.
+    /// Whether the branch is an RFC 3261 transaction identifier: the magic cookie and
+    /// something after it (a bare cookie identifies nothing, RFC 4475 §3.2.1).
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch()
-            .is_some_and(|b| b.starts_with(BRANCH_MAGIC_COOKIE))
+        self.branch().is_some_and(|b| {
+            b.len() > BRANCH_MAGIC_COOKIE.len() && b.starts_with(BRANCH_MAGIC_COOKIE)
+        })
     }
 }
 
@@ -345,6 +347,11 @@ mod tests {
         assert_eq!(via.rport(), Some(None));
         assert_eq!(via.received(), Some("10.1.1.1".parse().unwrap()));
         assert!(via.has_rfc3261_branch());
+        assert!(
+            !Via::parse("SIP/2.0/UDP h;branch=z9hG4bK")
+                .unwrap()
+                .has_rfc3261_branch()
+        );
         assert!(Via::parse("SIP/2.0 host").is_err());
         assert!(Via::parse("HTTP/1.1/TCP host").is_err());
     }

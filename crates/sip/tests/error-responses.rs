@@ -54,6 +54,38 @@ fn unknown_method_gets_501_with_allow() {
 }
 
 #[test]
+fn a_reused_branch_is_another_request_when_its_call_id_differs() {
+    // RFC 4475's messages share branches; each is answered for itself.
+    let mut h = Harness::new();
+    let options = |call_id: &str| {
+        with_body(
+            &format!(
+                "OPTIONS sip:127.0.0.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-same
+From: <sip:ping@127.0.0.1>;tag=o1
+To: <sip:127.0.0.1>
+Call-ID: {call_id}
+CSeq: 1 OPTIONS
+Max-Forwards: 70
+"
+            ),
+            None,
+            "",
+        )
+    };
+    h.udp(SIPP, &options("first")).unwrap();
+    h.udp(SIPP, &options("second")).unwrap();
+    h.udp(SIPP, &options("second")).unwrap();
+    let call_ids: Vec<String> = h
+        .responses()
+        .iter()
+        .map(|r| r.headers.call_id().unwrap().to_owned())
+        .collect();
+    assert_eq!(call_ids, ["first", "second", "second"]);
+    assert_eq!(h.endpoint.transaction_count(), 2);
+}
+
+#[test]
 fn missing_mandatory_header_gets_400_or_is_dropped() {
     let mut h = Harness::new();
     let no_call_id = sipp_invite("x", "z9hG4bK-400").replace("Call-ID: x\r\n", "");
