@@ -587,14 +587,10 @@ impl Endpoint {
             }
             return Err(InputError::Denied);
         }
-        if let Err(error) = validate(&request) {
+        if let Err(error) = request.validate() {
             if request.method != Method::Ack {
-                let reason = match &error {
-                    ParseError::Missing(name) => format!("Missing {name} Header"),
-                    ParseError::Header(name) => format!("Malformed {name} Header"),
-                    _ => "Bad Request".to_owned(),
-                };
-                self.respond_stateless(&request, &via, input, 400, &reason);
+                let (status, reason) = refusal(&error);
+                self.respond_stateless(&request, &via, input, status, &reason);
             }
             return Err(error.into());
         }
@@ -1604,18 +1600,25 @@ fn invalid(state: CallState, command: &'static str) -> CallError {
     }
 }
 
-/// Checks the headers every request needs (§8.1.1) and that CSeq names the method.
-fn validate(request: &Request) -> Result<(), ParseError> {
-    let headers = &request.headers;
-    headers.from()?;
-    headers.to()?;
-    headers.call_id()?;
-    let cseq = headers.cseq()?;
-    if cseq.method != request.method {
-        return Err(ParseError::Header("CSeq"));
-    }
-    headers.max_forwards()?;
-    Ok(())
+/// The status and reason phrase that refuse a request failing to parse or validate.
+fn refusal(error: &ParseError) -> (u16, String) {
+    let reason = match error {
+        ParseError::Version => return (505, "Version Not Supported".to_owned()),
+        ParseError::Missing(name) => format!("Missing {name} Header"),
+        ParseError::Header(name) => format!("Malformed {name} Header"),
+        ParseError::Repeated(name) => format!("Repeated {name} Header"),
+        ParseError::StartLine | ParseError::Method => "Malformed Request-Line".to_owned(),
+        ParseError::Uri(_) => "Malformed Request-URI".to_owned(),
+        ParseError::ContentLength => "Malformed Content-Length".to_owned(),
+        ParseError::TruncatedBody => "Body Shorter Than Content-Length".to_owned(),
+        ParseError::Unterminated => "Unterminated Header Section".to_owned(),
+        ParseError::HeaderLine => "Malformed Header Line".to_owned(),
+        ParseError::TooManyHeaders { .. } => "Too Many Headers".to_owned(),
+        ParseError::TooLarge { .. } | ParseError::Utf8 | ParseError::Status => {
+            "Bad Request".to_owned()
+        }
+    };
+    (400, reason)
 }
 
 fn is_scanner(headers: &Headers) -> bool {

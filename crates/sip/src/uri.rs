@@ -55,13 +55,18 @@ impl Params {
         }
     }
 
-    /// Parses `;a=b;c` (the leading semicolon is optional).
+    /// Parses `;a=b;c` (the leading semicolon is optional). An empty parameter, as in
+    /// `;a;;b` or a trailing `;`, is an error (RFC 4475 §3.1.2.1).
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let mut params = Vec::new();
-        for part in split_outside_quotes(text, b';') {
+        for (index, part) in split_outside_quotes(text, b';').into_iter().enumerate() {
             let part = part.trim();
             if part.is_empty() {
-                continue;
+                if index == 0 {
+                    // Nothing before the leading semicolon.
+                    continue;
+                }
+                return Err(ParseError::Header("parameter"));
             }
             let (name, value) = match part.split_once('=') {
                 Some((n, v)) => (n.trim(), Some(v.trim().to_owned())),
@@ -430,6 +435,16 @@ mod tests {
             with_headers.headers.as_deref(),
             Some("Route=%3Csip:example.com%3E")
         );
+    }
+
+    #[test]
+    fn empty_parameters_are_refused() {
+        assert!(Params::parse(";a=b;c").is_ok());
+        assert!(Params::parse("a=b").is_ok());
+        assert!(Params::parse("").is_ok());
+        for bad in [";;", "a;;b", "a;", ";a; ;b"] {
+            assert!(Params::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
