@@ -16,7 +16,7 @@ use crate::dialog::{Dialog, DialogKey};
 use crate::dtmf::{parse_dtmf, parse_dtmf_relay};
 use crate::error::{CallError, ParseError};
 use crate::header::{NameAddr, Refresher, SessionExpires, Via};
-use crate::message::{Headers, Message, Method, Request, Response};
+use crate::message::{Headers, Message, Method, Request, Response, salvage_request};
 use crate::response::{Reply, build_response, options_reply, response_destination};
 use crate::sdp::SessionDescription;
 use crate::transaction::{
@@ -433,7 +433,14 @@ impl Endpoint {
             // Keep-alive datagrams carry no message.
             return Ok(());
         }
-        match Message::parse(input.contents)? {
+        let message = match Message::parse(input.contents) {
+            Ok(message) => message,
+            Err(error) => {
+                self.refuse_unparsed(input, &error);
+                return Err(error.into());
+            }
+        };
+        match message {
             Message::Request(request) => self.handle_request(now, request, input),
             Message::Response(response) => self.handle_response(now, response, input),
         }
@@ -580,17 +587,34 @@ impl Endpoint {
         request: Request,
         input: Input<'_>,
     ) -> Result<(), InputError> {
-        let via = request.headers.top_via()?;
+        let via = match request.headers.top_via() {
+            Ok(via) => via,
+            Err(error) => {
+                // Outsiders learn nothing; trunks hear what is wrong, if their Via
+                // still says where to.
+                let reply_via = request.headers.reply_via();
+                if let Some(via) = reply_via
+                    .filter(|_| self.is_allowed(input.source.ip()) && request.method != Method::Ack)
+                {
+                    let (status, reason) = refusal(&error);
+                    let (method, headers) = (&request.method, &request.headers);
+                    self.respond_stateless(method, headers, &via, input, status, &reason);
+                }
+                return Err(error.into());
+            }
+        };
         if !self.is_allowed(input.source.ip()) {
             if request.method != Method::Ack && !is_scanner(&request.headers) {
-                self.respond_stateless(&request, &via, input, 403, "Forbidden");
+                let (method, headers) = (&request.method, &request.headers);
+                self.respond_stateless(method, headers, &via, input, 403, "Forbidden");
             }
             return Err(InputError::Denied);
         }
         if let Err(error) = request.validate() {
             if request.method != Method::Ack {
                 let (status, reason) = refusal(&error);
-                self.respond_stateless(&request, &via, input, status, &reason);
+                let (method, headers) = (&request.method, &request.headers);
+                self.respond_stateless(method, headers, &via, input, status, &reason);
             }
             return Err(error.into());
         }
@@ -1394,7 +1418,8 @@ impl Endpoint {
             return;
         };
         let response = build_response(
-            &t.request,
+            &t.request.method,
+            &t.request.headers,
             t.source,
             status,
             reason,
@@ -1416,10 +1441,31 @@ impl Endpoint {
         }
     }
 
+    /// Answers a request that does not parse (RFC 3261 §18.3, RFC 4475 §3.1.2): with
+    /// 400, or 505 for another SIP version, statelessly, and only when the request came
+    /// from the allow-list and its Via says where to. Responses and ACKs get nothing.
+    fn refuse_unparsed(&mut self, input: Input<'_>, error: &ParseError) {
+        if !self.is_allowed(input.source.ip()) {
+            return;
+        }
+        let Some((method, headers)) = salvage_request(input.contents) else {
+            return;
+        };
+        if method == Method::Ack {
+            return;
+        }
+        let Some(via) = headers.reply_via() else {
+            return;
+        };
+        let (status, reason) = refusal(error);
+        self.respond_stateless(&method, &headers, &via, input, status, &reason);
+    }
+
     /// Answers without keeping any state (§8.2.7), for requests we will not serve.
     fn respond_stateless(
         &mut self,
-        request: &Request,
+        method: &Method,
+        headers: &Headers,
         via: &Via,
         input: Input<'_>,
         status: u16,
@@ -1427,7 +1473,8 @@ impl Endpoint {
     ) {
         let tag = self.random_token();
         let response = build_response(
-            request,
+            method,
+            headers,
             input.source,
             status,
             reason,

@@ -42,6 +42,21 @@ impl Via {
         })
     }
 
+    /// Parses the protocol and sent-by of a Via entry that may be malformed otherwise
+    /// (another SIP version, broken parameters): enough to send a 400 or 505 back
+    /// (RFC 3261 §18.2.2). Broken parameters are left out.
+    pub fn parse_sent_by(text: &str) -> Option<Self> {
+        let parts = ViaParts::split(text)?;
+        let params = parts
+            .params
+            .and_then(|p| Params::parse(p).ok())
+            .unwrap_or_default();
+        Some(Self {
+            params,
+            ..parts.via
+        })
+    }
+
     /// The branch parameter.
     pub fn branch(&self) -> Option<&str> {
         self.params.value("branch").flatten()
@@ -455,6 +470,19 @@ mod tests {
             assert!(NameAddr::parse(bad).is_err(), "{bad}");
         }
         assert!(NameAddr::parse("<sip:user@example.com?Route=%3Csip:sip.example.com%3E>").is_ok());
+    }
+
+    #[test]
+    fn a_via_with_another_version_or_broken_parameters_still_names_its_sender() {
+        assert!(Via::parse("SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw").is_err());
+        let v = Via::parse_sent_by("SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw").unwrap();
+        assert_eq!(v.host, "c.example.com");
+        assert_eq!(v.branch(), Some("z9hG4bKkdjuw"));
+        assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;").is_err());
+        let v = Via::parse_sent_by("SIP/2.0/UDP 192.0.2.15;;").unwrap();
+        assert_eq!((v.host.as_str(), v.port), ("192.0.2.15", None));
+        assert!(v.params.0.is_empty());
+        assert!(Via::parse_sent_by("nonsense").is_none());
     }
 
     #[test]

@@ -280,6 +280,14 @@ impl Headers {
         Via::parse(first)
     }
 
+    /// The topmost Via as far as a response needs it: parsed in full, or else its
+    /// protocol and sent-by alone ([`Via::parse_sent_by`]), to answer a request whose
+    /// Via is malformed with 400 (or one of another SIP version with 505).
+    pub fn reply_via(&self) -> Option<Via> {
+        let first = self.list("Via").into_iter().next()?;
+        Via::parse(first).ok().or_else(|| Via::parse_sent_by(first))
+    }
+
     /// Fails when a header that takes one value appears more than once, in several
     /// lines or as a comma-separated list (RFC 3261 §7.3.1).
     fn check_single(&self, names: &[&'static str]) -> Result<(), ParseError> {
@@ -703,6 +711,48 @@ fn is_sip_date(text: &str) -> bool {
         && zone.eq_ignore_ascii_case("GMT")
 }
 
+/// The method and headers of a request that failed to parse, as far as they can be
+/// read: enough to answer it with 400 or 505 (RFC 3261 §18.3, RFC 4475 §3.1.2). The
+/// header section may lack its closing empty line (the datagram ends it); lines that
+/// are not headers are skipped. `None` for a response, or when no method is found.
+pub(crate) fn salvage_request(input: &[u8]) -> Option<(Method, Headers)> {
+    if input.len() > MAX_MESSAGE_SIZE {
+        return None;
+    }
+    let start = input.iter().position(|b| *b != b'\r' && *b != b'\n')?;
+    let input = input.get(start..)?;
+    let head = match header_end(input) {
+        Some((len, _)) => input.get(..len)?,
+        None => input,
+    };
+    let head = String::from_utf8_lossy(head);
+    let mut lines = logical_lines(&head);
+    let start_line = lines.next()?;
+    let first = start_line.split(' ').next()?;
+    if is_version_token(first) {
+        return None;
+    }
+    let method = Method::parse(first).ok()?;
+    let mut headers = Headers::new();
+    for line in lines.take(MAX_HEADERS) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim_end_matches([' ', '\t']);
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            continue;
+        }
+        let name = canonical_name(name);
+        if name != "Content-Length" {
+            headers.0.push(Header {
+                name,
+                value: value.trim_matches([' ', '\t']).to_owned(),
+            });
+        }
+    }
+    Some((method, headers))
+}
+
 /// The length of the header section and where the body starts, accepting CRLF or bare LF.
 pub(crate) fn header_end(input: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
@@ -914,6 +964,24 @@ v=0\r\nEXTRA";
         )
         .unwrap();
         assert!(matches!(escaped.validate(), Err(ParseError::Uri(_))));
+    }
+
+    #[test]
+    fn salvage_reads_what_an_answer_needs_from_a_broken_request() {
+        let (method, headers) = salvage_request(
+            b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h:5070\r\nnot a header\r\nCall-ID: x\r\nl: 999\r\n\r\nv=0",
+        )
+        .unwrap();
+        assert_eq!(method, Method::Invite);
+        assert_eq!(headers.first("Call-ID"), Some("x"));
+        assert!(!headers.contains("Content-Length"));
+        assert_eq!(headers.reply_via().unwrap().port, Some(5070));
+        // No empty line at the end: the datagram ends the header section.
+        let (_, headers) = salvage_request(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: y\r\n").unwrap();
+        assert_eq!(headers.first("Call-ID"), Some("y"));
+        assert!(salvage_request(b"SIP/2.0 200 OK\r\nCall-ID: z\r\n\r\n").is_none());
+        assert!(salvage_request(b"\x00\x01binary").is_none());
+        assert!(salvage_request(b"\r\n\r\n").is_none());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Requests we will not serve: 481, 405, 501, 400, 483, 403, 420, 416; scanners and garbage
+//! Requests we will not serve: 481, 405, 501, 400, 505, 483, 403, 420, 416; scanners and garbage
 //! dropped; OPTIONS answered; none of it disturbs a call in progress.
 
 mod common;
@@ -51,6 +51,30 @@ fn unknown_method_gets_501_with_allow() {
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 501);
     assert!(responses[0].headers.allow().contains(&"INVITE"));
+}
+
+#[test]
+fn unparsable_requests_get_400_and_other_versions_505() {
+    let mut h = Harness::new();
+    let short = sipp_invite("short", "z9hG4bK-short").replace(
+        &format!("Content-Length: {}", sipp_sdp().len()),
+        "Content-Length: 5000",
+    );
+    assert!(matches!(h.udp(SIPP, &short), Err(InputError::Malformed(_))));
+    let responses = h.responses();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 400);
+    assert_eq!(responses[0].headers.call_id().unwrap(), "short");
+    assert_eq!(h.endpoint.transaction_count(), 0, "stateless");
+
+    let version = sipp_invite("v7", "z9hG4bK-v7").replacen("SIP/2.0\r\n", "SIP/7.0\r\n", 1);
+    assert!(h.udp(SIPP, &version).is_err());
+    assert_eq!(h.statuses(), vec![505]);
+
+    // From outside the allow-list a malformed request is not answered at all.
+    assert!(h.udp("192.0.2.66:5060", &short).is_err());
+    assert!(h.sent().is_empty());
+    assert!(h.events().is_empty());
 }
 
 #[test]
