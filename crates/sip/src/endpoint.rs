@@ -760,6 +760,9 @@ impl Endpoint {
             self.respond(now, tx, 482, "Loop Detected", Reply::default());
             return;
         }
+        if !self.sdp_acceptable(now, tx, headers) {
+            return;
+        }
         let offer = match self.body_sdp(now, tx, &request) {
             Ok(offer) => offer,
             Err(()) => return,
@@ -824,6 +827,27 @@ impl Endpoint {
             transport: input.transport,
             user_agent: headers.first("User-Agent").map(str::to_owned),
         })));
+    }
+
+    /// Whether our 2xx may carry SDP by the request's Accept; otherwise answers 406
+    /// through the transaction (RFC 3261 §20.1, RFC 4475 §3.3.15).
+    fn sdp_acceptable(&mut self, now: Instant, tx: u64, headers: &Headers) -> bool {
+        if accepts_sdp(headers) {
+            return true;
+        }
+        let reply = Reply {
+            headers: vec![
+                ("Accept", "application/sdp".to_owned()),
+                (
+                    "Warning",
+                    "399 pinbridge \"the answer is application/sdp, which Accept leaves out\""
+                        .to_owned(),
+                ),
+            ],
+            ..Reply::default()
+        };
+        self.respond(now, tx, 406, "Not Acceptable", reply);
+        false
     }
 
     /// Reads an SDP body; on failure answers 400 or 415 through the transaction.
@@ -1017,6 +1041,9 @@ impl Endpoint {
         }
         if c.unacked.is_some() {
             self.respond(now, tx, 491, "Request Pending", Reply::default());
+            return;
+        }
+        if !self.sdp_acceptable(now, tx, &request.headers) {
             return;
         }
         let Ok(offer) = self.body_sdp(now, tx, request) else {
@@ -1666,6 +1693,20 @@ fn refusal(error: &ParseError) -> (u16, String) {
         }
     };
     (400, reason)
+}
+
+/// Whether a response may carry SDP by the request's Accept header: no Accept means
+/// application/sdp, an empty one means no body at all (RFC 3261 §20.1).
+fn accepts_sdp(headers: &Headers) -> bool {
+    if !headers.contains("Accept") {
+        return true;
+    }
+    headers.list("Accept").iter().any(|range| {
+        let media = range.split(';').next().unwrap_or_default().trim();
+        ["application/sdp", "application/*", "*/*"]
+            .iter()
+            .any(|m| media.eq_ignore_ascii_case(m))
+    })
 }
 
 fn is_scanner(headers: &Headers) -> bool {

@@ -1,5 +1,5 @@
-//! Requests we will not serve: 481, 405, 501, 400, 505, 483, 403, 420, 416; scanners and garbage
-//! dropped; OPTIONS answered; none of it disturbs a call in progress.
+//! Requests we will not serve: 481, 405, 501, 400, 505, 406, 483, 403, 420, 416;
+//! scanners and garbage dropped; OPTIONS answered; none of it disturbs a call in progress.
 
 mod common;
 
@@ -75,6 +75,22 @@ fn unparsable_requests_get_400_and_other_versions_505() {
     assert!(h.udp("192.0.2.66:5060", &short).is_err());
     assert!(h.sent().is_empty());
     assert!(h.events().is_empty());
+}
+
+#[test]
+fn invite_whose_accept_leaves_out_sdp_gets_406() {
+    let mut h = Harness::new();
+    let invite = sipp_invite("acc", "z9hG4bK-acc")
+        .replace("Subject: Performance Test", "Accept: text/plain");
+    h.udp(SIPP, &invite).unwrap();
+    assert_eq!(h.statuses(), vec![100, 406]);
+    assert!(h.events().is_empty());
+    let invite = sipp_invite("acc2", "z9hG4bK-acc2").replace(
+        "Subject: Performance Test",
+        "Accept: text/plain, application/sdp",
+    );
+    h.udp(SIPP, &invite).unwrap();
+    h.incoming_call();
 }
 
 #[test]
