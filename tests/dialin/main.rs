@@ -22,6 +22,7 @@ mod organiser_rfc4733;
 mod organiser_tcp;
 mod pin_guessing;
 mod retransmitted_invite;
+mod rfc4475;
 mod rtp_latching;
 mod smoke;
 mod trunk_allow;

@@ -16,7 +16,7 @@ use crate::dialog::{Dialog, DialogKey};
 use crate::dtmf::{parse_dtmf, parse_dtmf_relay};
 use crate::error::{CallError, ParseError};
 use crate::header::{NameAddr, Refresher, SessionExpires, Via};
-use crate::message::{Headers, Message, Method, Request, Response};
+use crate::message::{Headers, Message, Method, Request, Response, salvage_request};
 use crate::response::{Reply, build_response, options_reply, response_destination};
 use crate::sdp::SessionDescription;
 use crate::transaction::{
@@ -433,7 +433,14 @@ impl Endpoint {
             // Keep-alive datagrams carry no message.
             return Ok(());
         }
-        match Message::parse(input.contents)? {
+        let message = match Message::parse(input.contents) {
+            Ok(message) => message,
+            Err(error) => {
+                self.refuse_unparsed(input, &error);
+                return Err(error.into());
+            }
+        };
+        match message {
             Message::Request(request) => self.handle_request(now, request, input),
             Message::Response(response) => self.handle_response(now, response, input),
         }
@@ -580,21 +587,34 @@ impl Endpoint {
         request: Request,
         input: Input<'_>,
     ) -> Result<(), InputError> {
-        let via = request.headers.top_via()?;
+        let via = match request.headers.top_via() {
+            Ok(via) => via,
+            Err(error) => {
+                // Outsiders learn nothing; trunks hear what is wrong, if their Via
+                // still says where to.
+                let reply_via = request.headers.reply_via();
+                if let Some(via) = reply_via
+                    .filter(|_| self.is_allowed(input.source.ip()) && request.method != Method::Ack)
+                {
+                    let (status, reason) = refusal(&error);
+                    let (method, headers) = (&request.method, &request.headers);
+                    self.respond_stateless(method, headers, &via, input, status, &reason);
+                }
+                return Err(error.into());
+            }
+        };
         if !self.is_allowed(input.source.ip()) {
             if request.method != Method::Ack && !is_scanner(&request.headers) {
-                self.respond_stateless(&request, &via, input, 403, "Forbidden");
+                let (method, headers) = (&request.method, &request.headers);
+                self.respond_stateless(method, headers, &via, input, 403, "Forbidden");
             }
             return Err(InputError::Denied);
         }
-        if let Err(error) = validate(&request) {
+        if let Err(error) = request.validate() {
             if request.method != Method::Ack {
-                let reason = match &error {
-                    ParseError::Missing(name) => format!("Missing {name} Header"),
-                    ParseError::Header(name) => format!("Malformed {name} Header"),
-                    _ => "Bad Request".to_owned(),
-                };
-                self.respond_stateless(&request, &via, input, 400, &reason);
+                let (status, reason) = refusal(&error);
+                let (method, headers) = (&request.method, &request.headers);
+                self.respond_stateless(method, headers, &via, input, status, &reason);
             }
             return Err(error.into());
         }
@@ -643,7 +663,13 @@ impl Endpoint {
                 headers: vec![("Allow", ALLOWED_METHODS.to_owned())],
                 ..Reply::default()
             };
-            self.respond(now, tx, 405, "Method Not Allowed", reply);
+            // §8.2.1: 405 for a method we know but do not take, 501 for one we do not
+            // know (§21.5.2).
+            if matches!(method, Method::Other(_)) {
+                self.respond(now, tx, 501, "Not Implemented", reply);
+            } else {
+                self.respond(now, tx, 405, "Method Not Allowed", reply);
+            }
             return;
         }
         if method != Method::Options && request.headers.max_forwards().ok().flatten() == Some(0) {
@@ -734,6 +760,9 @@ impl Endpoint {
             self.respond(now, tx, 482, "Loop Detected", Reply::default());
             return;
         }
+        if !self.sdp_acceptable(now, tx, headers) {
+            return;
+        }
         let offer = match self.body_sdp(now, tx, &request) {
             Ok(offer) => offer,
             Err(()) => return,
@@ -798,6 +827,27 @@ impl Endpoint {
             transport: input.transport,
             user_agent: headers.first("User-Agent").map(str::to_owned),
         })));
+    }
+
+    /// Whether our 2xx may carry SDP by the request's Accept; otherwise answers 406
+    /// through the transaction (RFC 3261 §20.1, RFC 4475 §3.3.15).
+    fn sdp_acceptable(&mut self, now: Instant, tx: u64, headers: &Headers) -> bool {
+        if accepts_sdp(headers) {
+            return true;
+        }
+        let reply = Reply {
+            headers: vec![
+                ("Accept", "application/sdp".to_owned()),
+                (
+                    "Warning",
+                    "399 pinbridge \"the answer is application/sdp, which Accept leaves out\""
+                        .to_owned(),
+                ),
+            ],
+            ..Reply::default()
+        };
+        self.respond(now, tx, 406, "Not Acceptable", reply);
+        false
     }
 
     /// Reads an SDP body; on failure answers 400 or 415 through the transaction.
@@ -991,6 +1041,9 @@ impl Endpoint {
         }
         if c.unacked.is_some() {
             self.respond(now, tx, 491, "Request Pending", Reply::default());
+            return;
+        }
+        if !self.sdp_acceptable(now, tx, &request.headers) {
             return;
         }
         let Ok(offer) = self.body_sdp(now, tx, request) else {
@@ -1392,7 +1445,8 @@ impl Endpoint {
             return;
         };
         let response = build_response(
-            &t.request,
+            &t.request.method,
+            &t.request.headers,
             t.source,
             status,
             reason,
@@ -1414,10 +1468,31 @@ impl Endpoint {
         }
     }
 
+    /// Answers a request that does not parse (RFC 3261 §18.3, RFC 4475 §3.1.2): with
+    /// 400, or 505 for another SIP version, statelessly, and only when the request came
+    /// from the allow-list and its Via says where to. Responses and ACKs get nothing.
+    fn refuse_unparsed(&mut self, input: Input<'_>, error: &ParseError) {
+        if !self.is_allowed(input.source.ip()) {
+            return;
+        }
+        let Some((method, headers)) = salvage_request(input.contents) else {
+            return;
+        };
+        if method == Method::Ack {
+            return;
+        }
+        let Some(via) = headers.reply_via() else {
+            return;
+        };
+        let (status, reason) = refusal(error);
+        self.respond_stateless(&method, &headers, &via, input, status, &reason);
+    }
+
     /// Answers without keeping any state (§8.2.7), for requests we will not serve.
     fn respond_stateless(
         &mut self,
-        request: &Request,
+        method: &Method,
+        headers: &Headers,
         via: &Via,
         input: Input<'_>,
         status: u16,
@@ -1425,7 +1500,8 @@ impl Endpoint {
     ) {
         let tag = self.random_token();
         let response = build_response(
-            request,
+            method,
+            headers,
             input.source,
             status,
             reason,
@@ -1598,18 +1674,39 @@ fn invalid(state: CallState, command: &'static str) -> CallError {
     }
 }
 
-/// Checks the headers every request needs (§8.1.1) and that CSeq names the method.
-fn validate(request: &Request) -> Result<(), ParseError> {
-    let headers = &request.headers;
-    headers.from()?;
-    headers.to()?;
-    headers.call_id()?;
-    let cseq = headers.cseq()?;
-    if cseq.method != request.method {
-        return Err(ParseError::Header("CSeq"));
+/// The status and reason phrase that refuse a request failing to parse or validate.
+fn refusal(error: &ParseError) -> (u16, String) {
+    let reason = match error {
+        ParseError::Version => return (505, "Version Not Supported".to_owned()),
+        ParseError::Missing(name) => format!("Missing {name} Header"),
+        ParseError::Header(name) => format!("Malformed {name} Header"),
+        ParseError::Repeated(name) => format!("Repeated {name} Header"),
+        ParseError::StartLine | ParseError::Method => "Malformed Request-Line".to_owned(),
+        ParseError::Uri(_) => "Malformed Request-URI".to_owned(),
+        ParseError::ContentLength => "Malformed Content-Length".to_owned(),
+        ParseError::TruncatedBody => "Body Shorter Than Content-Length".to_owned(),
+        ParseError::Unterminated => "Unterminated Header Section".to_owned(),
+        ParseError::HeaderLine => "Malformed Header Line".to_owned(),
+        ParseError::TooManyHeaders { .. } => "Too Many Headers".to_owned(),
+        ParseError::TooLarge { .. } | ParseError::Utf8 | ParseError::Status => {
+            "Bad Request".to_owned()
+        }
+    };
+    (400, reason)
+}
+
+/// Whether a response may carry SDP by the request's Accept header: no Accept means
+/// application/sdp, an empty one means no body at all (RFC 3261 §20.1).
+fn accepts_sdp(headers: &Headers) -> bool {
+    if !headers.contains("Accept") {
+        return true;
     }
-    headers.max_forwards()?;
-    Ok(())
+    headers.list("Accept").iter().any(|range| {
+        let media = range.split(';').next().unwrap_or_default().trim();
+        ["application/sdp", "application/*", "*/*"]
+            .iter()
+            .any(|m| media.eq_ignore_ascii_case(m))
+    })
 }
 
 fn is_scanner(headers: &Headers) -> bool {

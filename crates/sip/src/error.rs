@@ -23,7 +23,7 @@ pub enum ParseError {
     /// The request line or status line is malformed.
     #[error("malformed start line")]
     StartLine,
-    /// The protocol version is not SIP/2.0.
+    /// The protocol version is well-formed but not SIP/2.0 (answered with 505).
     #[error("unsupported protocol version")]
     Version,
     /// The method is not a valid token.
@@ -53,6 +53,9 @@ pub enum ParseError {
     /// A mandatory header is missing.
     #[error("missing {0} header")]
     Missing(&'static str),
+    /// A header that takes one value has several (RFC 3261 §7.3.1).
+    #[error("repeated {0} header")]
+    Repeated(&'static str),
 }
 
 /// Why a byte stream could not be split into SIP messages.

@@ -110,10 +110,8 @@ fn content_length(head: &[u8]) -> Result<usize, FrameError> {
             continue;
         }
         let value = String::from_utf8_lossy(line.get(colon + 1..).unwrap_or(&[]));
-        let length = value
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| FrameError::InvalidContentLength)?;
+        let length = crate::message::parse_digits::<usize>(value.trim())
+            .ok_or(FrameError::InvalidContentLength)?;
         if found.is_some_and(|f| f != length) {
             return Err(FrameError::InvalidContentLength);
         }

@@ -28,27 +28,32 @@ impl Via {
     /// Parses one Via entry (not a comma-separated list).
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let err = ParseError::Header("Via");
-        let (protocol, rest) = split_protocol(text.trim()).ok_or(err.clone())?;
-        let mut pieces = protocol.split('/').map(str::trim);
-        let name = pieces.next().ok_or(err.clone())?;
-        let version = pieces.next().ok_or(err.clone())?;
-        let transport = pieces.next().ok_or(err.clone())?;
-        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" || transport.is_empty() {
+        let parts = ViaParts::split(text).ok_or(err.clone())?;
+        if parts.version != "2.0" {
             return Err(err);
         }
-        if pieces.next().is_some() || !transport.bytes().all(crate::uri::is_token_byte) {
-            return Err(err);
-        }
-        let (sent_by, params) = match rest.split_once(';') {
-            Some((s, p)) => (s, Params::parse(p).map_err(|_| err.clone())?),
-            None => (rest, Params::default()),
+        let params = match parts.params {
+            Some(p) => Params::parse(p).map_err(|_| err)?,
+            None => Params::default(),
         };
-        let (host, port) = split_host_port(sent_by).map_err(|_| err)?;
         Ok(Self {
-            transport: transport.to_ascii_uppercase(),
-            host: host.to_owned(),
-            port,
             params,
+            ..parts.via
+        })
+    }
+
+    /// Parses the protocol and sent-by of a Via entry that may be malformed otherwise
+    /// (another SIP version, broken parameters): enough to send a 400 or 505 back
+    /// (RFC 3261 §18.2.2). Broken parameters are left out.
+    pub fn parse_sent_by(text: &str) -> Option<Self> {
+        let parts = ViaParts::split(text)?;
+        let params = parts
+            .params
+            .and_then(|p| Params::parse(p).ok())
+            .unwrap_or_default();
+        Some(Self {
+            params,
+            ..parts.via
         })
     }
 
@@ -77,11 +82,63 @@ impl Via {
         }
     }
 
-    /// Whether the branch carries the RFC 3261 magic cookie.
+    /// Whether the branch is an RFC 3261 transaction identifier: the magic cookie and
+    /// something after it (a bare cookie identifies nothing, RFC 4475 §3.2.1).
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch()
-            .is_some_and(|b| b.starts_with(BRANCH_MAGIC_COOKIE))
+        self.branch().is_some_and(|b| {
+            b.len() > BRANCH_MAGIC_COOKIE.len() && b.starts_with(BRANCH_MAGIC_COOKIE)
+        })
     }
+}
+
+/// A Via entry cut into its protocol, sent-by and parameter text.
+struct ViaParts<'a> {
+    /// The transport, host and port; no parameters yet.
+    via: Via,
+    /// The protocol version, as written.
+    version: String,
+    /// The text after the first semicolon, if any.
+    params: Option<&'a str>,
+}
+
+impl<'a> ViaParts<'a> {
+    fn split(text: &'a str) -> Option<Self> {
+        let (protocol, rest) = split_protocol(text.trim())?;
+        let mut pieces = protocol.split('/').map(str::trim);
+        let name = pieces.next()?;
+        let version = pieces.next()?;
+        let transport = pieces.next()?;
+        let version_ok = version
+            .split_once('.')
+            .is_some_and(|(major, minor)| is_digits(major) && is_digits(minor));
+        if !name.eq_ignore_ascii_case("SIP")
+            || !version_ok
+            || transport.is_empty()
+            || pieces.next().is_some()
+            || !transport.bytes().all(crate::uri::is_token_byte)
+        {
+            return None;
+        }
+        let (sent_by, params) = match rest.split_once(';') {
+            Some((s, p)) => (s, Some(p)),
+            None => (rest, None),
+        };
+        let (host, port) = split_host_port(sent_by).ok()?;
+        Some(Self {
+            via: Via {
+                transport: transport.to_ascii_uppercase(),
+                host: host.to_owned(),
+                port,
+                params: Params::default(),
+            },
+            version: version.to_owned(),
+            params,
+        })
+    }
+}
+
+fn is_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl fmt::Display for Via {
@@ -146,6 +203,11 @@ impl NameAddr {
     }
 
     /// Parses a name-addr (`"Name" <uri>;params`) or an addr-spec (`uri;params`).
+    ///
+    /// As RFC 3261 §20 and §25.1 have it: an unquoted display name is tokens and
+    /// whitespace (UTF-8 beyond ASCII is let through, as it is unambiguous), nothing
+    /// but whitespace separates the URI from its angle brackets, only parameters
+    /// follow them, and a URI with headers (`?`) must be in angle brackets.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let text = text.trim();
         let (display_name, rest) = if let Some(quoted) = text.strip_prefix('"') {
@@ -157,6 +219,12 @@ impl NameAddr {
             (Some(unescape(name)), rest)
         } else if let Some(lt) = text.find('<') {
             let name = text.get(..lt).unwrap_or("").trim();
+            let unquoted_ok = name
+                .bytes()
+                .all(|b| !b.is_ascii() || crate::uri::is_token_byte(b) || b == b' ' || b == b'\t');
+            if !unquoted_ok {
+                return Err(ParseError::Header("display name"));
+            }
             let rest = text.get(lt..).unwrap_or("");
             ((!name.is_empty()).then(|| name.to_owned()), rest)
         } else {
@@ -164,8 +232,16 @@ impl NameAddr {
         };
         if let Some(inner) = rest.strip_prefix('<') {
             let gt = inner.find('>').ok_or(ParseError::Header("name-addr"))?;
-            let uri = Uri::parse(inner.get(..gt).unwrap_or(""))?;
-            let params = Params::parse(inner.get(gt + 1..).unwrap_or(""))?;
+            let uri = inner.get(..gt).unwrap_or("");
+            if uri.starts_with([' ', '\t']) || uri.ends_with([' ', '\t']) {
+                return Err(ParseError::Header("name-addr"));
+            }
+            let uri = Uri::parse(uri)?;
+            let after = inner.get(gt + 1..).unwrap_or("").trim_start();
+            if !after.is_empty() && !after.starts_with(';') {
+                return Err(ParseError::Header("name-addr"));
+            }
+            let params = Params::parse(after)?;
             Ok(Self {
                 display_name,
                 uri,
@@ -180,6 +256,9 @@ impl NameAddr {
                 Some((u, p)) => (u, Params::parse(p)?),
                 None => (rest, Params::default()),
             };
+            if uri.contains('?') {
+                return Err(ParseError::Header("addr-spec"));
+            }
             Ok(Self {
                 display_name: None,
                 uri: Uri::parse(uri)?,
@@ -253,7 +332,7 @@ impl CSeq {
         let mut parts = text.split_ascii_whitespace();
         let seq = parts
             .next()
-            .and_then(|s| s.parse::<u32>().ok())
+            .and_then(crate::message::parse_digits::<u32>)
             .filter(|s| *s < 1 << 31)
             .ok_or(err.clone())?;
         let method = Method::parse(parts.next().ok_or(err.clone())?).map_err(|_| err.clone())?;
@@ -345,6 +424,11 @@ mod tests {
         assert_eq!(via.rport(), Some(None));
         assert_eq!(via.received(), Some("10.1.1.1".parse().unwrap()));
         assert!(via.has_rfc3261_branch());
+        assert!(
+            !Via::parse("SIP/2.0/UDP h;branch=z9hG4bK")
+                .unwrap()
+                .has_rfc3261_branch()
+        );
         assert!(Via::parse("SIP/2.0 host").is_err());
         assert!(Via::parse("HTTP/1.1/TCP host").is_err());
     }
@@ -367,6 +451,38 @@ mod tests {
 
         assert!(NameAddr::parse("\"unterminated <sip:a@b>").is_err());
         assert!(NameAddr::parse("<sip:a@b").is_err());
+
+        let d =
+            NameAddr::parse("token1~` token2'+_ token3*%!.- <sip:mundane@example.com>").unwrap();
+        assert_eq!(
+            d.display_name.as_deref(),
+            Some("token1~` token2'+_ token3*%!.-")
+        );
+        assert!(NameAddr::parse("M\u{fc}ller <sip:m@example.com>").is_ok());
+        for bad in [
+            // RFC 4475 §3.1.2.13 to §3.1.2.15, §3.1.2.1.
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+            "\"Watson, Thomas\" < sip:t.watson@example.org >",
+            "Watson, Thomas <sip:t.watson@example.org>",
+            "\"Joe\" <sip:joe@example.org>;;;;",
+            "<sip:joe@example.org>garbage",
+        ] {
+            assert!(NameAddr::parse(bad).is_err(), "{bad}");
+        }
+        assert!(NameAddr::parse("<sip:user@example.com?Route=%3Csip:sip.example.com%3E>").is_ok());
+    }
+
+    #[test]
+    fn a_via_with_another_version_or_broken_parameters_still_names_its_sender() {
+        assert!(Via::parse("SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw").is_err());
+        let v = Via::parse_sent_by("SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw").unwrap();
+        assert_eq!(v.host, "c.example.com");
+        assert_eq!(v.branch(), Some("z9hG4bKkdjuw"));
+        assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;").is_err());
+        let v = Via::parse_sent_by("SIP/2.0/UDP 192.0.2.15;;").unwrap();
+        assert_eq!((v.host.as_str(), v.port), ("192.0.2.15", None));
+        assert!(v.params.0.is_empty());
+        assert!(Via::parse_sent_by("nonsense").is_none());
     }
 
     #[test]

@@ -38,9 +38,14 @@
 //!
 //! # Malformed input
 //!
-//! Nothing here panics on network input. A message that cannot be parsed, or whose
-//! top Via is unusable, is dropped ([`InputError`] says why); one with a usable Via but
-//! a missing or malformed From, To, Call-ID, CSeq or Max-Forwards gets a stateless 400.
+//! Nothing here panics on network input. A request that does not parse, or parses but
+//! fails [`Request::validate`] (a missing, repeated or malformed From, To, Call-ID,
+//! CSeq or Max-Forwards; a malformed Via, Contact or Date; headers in the
+//! Request-URI), gets a stateless 400, or 505 for another SIP version, as long as its
+//! top Via still names a sender (RFC 3261 §8.2, §18.3). One with no usable Via, a
+//! malformed ACK and a response matching no transaction are dropped ([`InputError`]
+//! says why). An unknown method gets 501, a known one we do not take 405. RFC 4475's
+//! torture messages are the test corpus of all this (`tests/data/rfc4475/`).
 //!
 //! # Example
 //!

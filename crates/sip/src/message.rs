@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::error::ParseError;
 use crate::header::{CSeq, NameAddr, Via};
-use crate::uri::{Uri, is_token_byte};
+use crate::uri::{Scheme, Uri, is_token_byte};
 
 /// The largest message accepted, in bytes.
 pub const MAX_MESSAGE_SIZE: usize = 64 * 1024;
@@ -280,6 +280,38 @@ impl Headers {
         Via::parse(first)
     }
 
+    /// The topmost Via as far as a response needs it: parsed in full, or else its
+    /// protocol and sent-by alone ([`Via::parse_sent_by`]), to answer a request whose
+    /// Via is malformed with 400 (or one of another SIP version with 505).
+    pub fn reply_via(&self) -> Option<Via> {
+        let first = self.list("Via").into_iter().next()?;
+        Via::parse(first).ok().or_else(|| Via::parse_sent_by(first))
+    }
+
+    /// Fails when a header that takes one value appears more than once, in several
+    /// lines or as a comma-separated list (RFC 3261 §7.3.1).
+    fn check_single(&self, names: &[&'static str]) -> Result<(), ParseError> {
+        for name in names {
+            let lines = self.all(name).count();
+            // Commas separate values of the name-addr headers; elsewhere (Date) they
+            // may be part of the one value.
+            let name_addr = matches!(*name, "From" | "To");
+            if lines > 1 || (name_addr && self.list(name).len() > 1) {
+                return Err(ParseError::Repeated(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails when a Date header is not an RFC 1123 date in GMT (RFC 3261 §20.17).
+    pub fn check_date(&self) -> Result<(), ParseError> {
+        self.check_single(&["Date"])?;
+        match self.first("Date") {
+            Some(date) if !is_sip_date(date) => Err(ParseError::Header("Date")),
+            _ => Ok(()),
+        }
+    }
+
     /// The From header.
     pub fn from(&self) -> Result<NameAddr, ParseError> {
         NameAddr::parse(self.first("From").ok_or(ParseError::Missing("From"))?)
@@ -311,10 +343,7 @@ impl Headers {
     /// The Max-Forwards value, if present.
     pub fn max_forwards(&self) -> Result<Option<u32>, ParseError> {
         self.first("Max-Forwards")
-            .map(|v| {
-                v.parse::<u32>()
-                    .map_err(|_| ParseError::Header("Max-Forwards"))
-            })
+            .map(|v| parse_digits(v).ok_or(ParseError::Header("Max-Forwards")))
             .transpose()
     }
 
@@ -455,9 +484,7 @@ impl Message {
             let value = value.trim_matches([' ', '\t']);
             let canonical = canonical_name(name);
             if canonical == "Content-Length" {
-                let length = value
-                    .parse::<usize>()
-                    .map_err(|_| ParseError::ContentLength)?;
+                let length = parse_digits(value).ok_or(ParseError::ContentLength)?;
                 if content_length.is_some_and(|l| l != length) {
                     return Err(ParseError::ContentLength);
                 }
@@ -479,11 +506,7 @@ impl Message {
         let first = parts.next().ok_or(ParseError::StartLine)?;
         let second = parts.next().ok_or(ParseError::StartLine)?;
         let third = parts.next().ok_or(ParseError::StartLine)?;
-        if first.len() > 4
-            && first
-                .get(..4)
-                .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))
-        {
+        if is_version_token(first) {
             check_version(first)?;
             if second.len() != 3 || !second.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ParseError::Status);
@@ -499,9 +522,14 @@ impl Message {
                 body,
             }))
         } else {
+            // Request-Line = Method SP Request-URI SP SIP-Version: one space each, none
+            // inside the URI or at the end (RFC 4475 §3.1.2.8 to §3.1.2.10).
+            if third.contains(' ') {
+                return Err(ParseError::StartLine);
+            }
             let method = Method::parse(first)?;
-            let uri = Uri::parse(second)?;
             check_version(third)?;
+            let uri = Uri::parse(second)?;
             Ok(Self::Request(Request {
                 method,
                 uri,
@@ -519,6 +547,15 @@ impl Message {
         }
     }
 
+    /// Checks the headers beyond framing: [`Request::validate`] or
+    /// [`Response::validate`]. A message the parser accepts may still fail here.
+    pub fn validate(&self) -> Result<(), ParseError> {
+        match self {
+            Self::Request(r) => r.validate(),
+            Self::Response(r) => r.validate(),
+        }
+    }
+
     /// The headers of the request or response.
     pub fn headers(&self) -> &Headers {
         match self {
@@ -529,6 +566,33 @@ impl Message {
 }
 
 impl Request {
+    /// Checks what RFC 3261 asks of every request beyond its framing: one From, To,
+    /// Call-ID and CSeq (naming the request's method) and at most one Max-Forwards, all
+    /// well-formed (§8.1.1, §8.2.2); Vias and Contacts that parse; a Date in GMT
+    /// (§20.17); no headers in a SIP Request-URI (§19.1.1). The endpoint answers a
+    /// request that fails with 400.
+    pub fn validate(&self) -> Result<(), ParseError> {
+        let headers = &self.headers;
+        headers.top_via()?;
+        headers.vias()?;
+        headers.check_single(&["From", "To", "Call-ID", "CSeq", "Max-Forwards"])?;
+        headers.from()?;
+        headers.to()?;
+        headers.call_id()?;
+        if headers.cseq()?.method != self.method {
+            return Err(ParseError::Header("CSeq"));
+        }
+        headers.max_forwards()?;
+        if headers.list("Contact") != ["*"] {
+            headers.contacts()?;
+        }
+        headers.check_date()?;
+        if matches!(self.uri.scheme, Scheme::Sip | Scheme::Sips) && self.uri.headers.is_some() {
+            return Err(ParseError::Uri("headers in a request-uri"));
+        }
+        Ok(())
+    }
+
     /// The called number: the Request-URI user part, else the To user part, without
     /// user parameters (`;npdi`, `;rn=`).
     pub fn called_number(&self) -> Option<String> {
@@ -549,6 +613,20 @@ impl Request {
 }
 
 impl Response {
+    /// Checks the headers every response carries (RFC 3261 §8.2.6.2): Vias that parse,
+    /// and one well-formed From, To, Call-ID and CSeq.
+    pub fn validate(&self) -> Result<(), ParseError> {
+        let headers = &self.headers;
+        headers.top_via()?;
+        headers.vias()?;
+        headers.check_single(&["From", "To", "Call-ID", "CSeq"])?;
+        headers.from()?;
+        headers.to()?;
+        headers.call_id()?;
+        headers.cseq()?;
+        headers.check_date()
+    }
+
     /// Serializes the response.
     pub fn to_bytes(&self) -> Vec<u8> {
         let start = format!("SIP/2.0 {} {}\r\n", self.status, self.reason);
@@ -569,12 +647,110 @@ fn serialize(start: String, headers: &Headers, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether the first word of a start line is a SIP version, which makes the line a
+/// Status-Line.
+fn is_version_token(word: &str) -> bool {
+    word.len() > 4
+        && word
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))
+}
+
+/// SIP/2.0 passes; another well-formed version is [`ParseError::Version`] (answered
+/// with 505); anything else is a malformed start line.
 fn check_version(text: &str) -> Result<(), ParseError> {
     if text.eq_ignore_ascii_case("SIP/2.0") {
-        Ok(())
-    } else {
-        Err(ParseError::Version)
+        return Ok(());
     }
+    let well_formed = text
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("SIP/"))
+        .and_then(|_| text.get(4..))
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            parse_digits::<u32>(major).is_some() && parse_digits::<u32>(minor).is_some()
+        });
+    Err(if well_formed {
+        ParseError::Version
+    } else {
+        ParseError::StartLine
+    })
+}
+
+/// A decimal number of digits only (no sign, no spaces), as SIP's `1*DIGIT`.
+pub(crate) fn parse_digits<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Whether a Date value is `wkday "," SP 2DIGIT SP month SP 4DIGIT SP 2DIGIT ":"
+/// 2DIGIT ":" 2DIGIT SP "GMT"` (RFC 3261 §25.1, the rfc1123-date of RFC 2616).
+fn is_sip_date(text: &str) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = text.split(' ').collect();
+    let [wkday, day, month, year, time, zone] = parts.as_slice() else {
+        return false;
+    };
+    let time_ok = {
+        let t: Vec<&str> = time.split(':').collect();
+        t.len() == 3 && t.iter().all(|p| digits(p, 2))
+    };
+    wkday
+        .strip_suffix(',')
+        .is_some_and(|d| DAYS.iter().any(|k| k.eq_ignore_ascii_case(d)))
+        && digits(day, 2)
+        && MONTHS.iter().any(|m| m.eq_ignore_ascii_case(month))
+        && digits(year, 4)
+        && time_ok
+        && zone.eq_ignore_ascii_case("GMT")
+}
+
+/// The method and headers of a request that failed to parse, as far as they can be
+/// read: enough to answer it with 400 or 505 (RFC 3261 §18.3, RFC 4475 §3.1.2). The
+/// header section may lack its closing empty line (the datagram ends it); lines that
+/// are not headers are skipped. `None` for a response, or when no method is found.
+pub(crate) fn salvage_request(input: &[u8]) -> Option<(Method, Headers)> {
+    if input.len() > MAX_MESSAGE_SIZE {
+        return None;
+    }
+    let start = input.iter().position(|b| *b != b'\r' && *b != b'\n')?;
+    let input = input.get(start..)?;
+    let head = match header_end(input) {
+        Some((len, _)) => input.get(..len)?,
+        None => input,
+    };
+    let head = String::from_utf8_lossy(head);
+    let mut lines = logical_lines(&head);
+    let start_line = lines.next()?;
+    let first = start_line.split(' ').next()?;
+    if is_version_token(first) {
+        return None;
+    }
+    let method = Method::parse(first).ok()?;
+    let mut headers = Headers::new();
+    for line in lines.take(MAX_HEADERS) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim_end_matches([' ', '\t']);
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            continue;
+        }
+        let name = canonical_name(name);
+        if name != "Content-Length" {
+            headers.0.push(Header {
+                name,
+                value: value.trim_matches([' ', '\t']).to_owned(),
+            });
+        }
+    }
+    Some((method, headers))
 }
 
 /// The length of the header section and where the body starts, accepting CRLF or bare LF.
@@ -718,6 +894,94 @@ v=0\r\nEXTRA";
             panic!("expected a request");
         };
         assert_eq!(req.called_number().as_deref(), Some("+4930123"));
+    }
+
+    #[test]
+    fn request_lines_take_one_space_between_three_parts() {
+        // RFC 4475 §3.1.2.8 to §3.1.2.10 and §3.1.2.16.
+        let parse = |line: &str| Message::parse(format!("{line}\r\n\r\n").as_bytes()).err();
+        assert_eq!(parse("OPTIONS sip:a@b SIP/2.0"), None);
+        assert_eq!(
+            parse("OPTIONS sip:a@b; lr SIP/2.0"),
+            Some(ParseError::StartLine)
+        );
+        assert_eq!(
+            parse("OPTIONS  sip:a@b  SIP/2.0"),
+            Some(ParseError::StartLine)
+        );
+        assert_eq!(
+            parse("OPTIONS sip:a@b SIP/2.0  "),
+            Some(ParseError::StartLine)
+        );
+        assert_eq!(parse("OPTIONS sip:a@b SIP/7.0"), Some(ParseError::Version));
+        assert_eq!(
+            parse("OPTIONS sip:a@b HTTP/1.1"),
+            Some(ParseError::StartLine)
+        );
+        assert!(matches!(
+            parse("OPTIONS <sip:a@b> SIP/2.0"),
+            Some(ParseError::Uri(_))
+        ));
+        assert_eq!(
+            Message::parse(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: +0\r\n\r\n"),
+            Err(ParseError::ContentLength)
+        );
+    }
+
+    #[test]
+    fn validation_finds_what_the_parser_lets_through() {
+        let request = |extra: &str| {
+            let text = format!(
+                "OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                 From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: v1\r\n\
+                 CSeq: 1 OPTIONS\r\n{extra}\r\n"
+            );
+            Message::parse(text.as_bytes()).unwrap().validate()
+        };
+        assert_eq!(request(""), Ok(()));
+        assert_eq!(request("Date: Sat, 13 Nov 2010 23:29:00 GMT\r\n"), Ok(()));
+        assert_eq!(request("Contact: *\r\n"), Ok(()));
+        assert_eq!(
+            request("Date: Fri, 01 Jan 2010 16:00:00 EST\r\n"),
+            Err(ParseError::Header("Date"))
+        );
+        assert_eq!(
+            request("Call-ID: v2\r\n"),
+            Err(ParseError::Repeated("Call-ID"))
+        );
+        assert_eq!(
+            request("To: <sip:c@example.com>\r\n"),
+            Err(ParseError::Repeated("To"))
+        );
+        assert_eq!(
+            request("Contact: sip:a@example.com?Route=%3Csip:x%3E\r\n"),
+            Err(ParseError::Header("Contact"))
+        );
+        let escaped = Message::parse(
+            b"OPTIONS sip:a@example.com?Route=x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+              From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: v1\r\n\
+              CSeq: 1 OPTIONS\r\n\r\n",
+        )
+        .unwrap();
+        assert!(matches!(escaped.validate(), Err(ParseError::Uri(_))));
+    }
+
+    #[test]
+    fn salvage_reads_what_an_answer_needs_from_a_broken_request() {
+        let (method, headers) = salvage_request(
+            b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h:5070\r\nnot a header\r\nCall-ID: x\r\nl: 999\r\n\r\nv=0",
+        )
+        .unwrap();
+        assert_eq!(method, Method::Invite);
+        assert_eq!(headers.first("Call-ID"), Some("x"));
+        assert!(!headers.contains("Content-Length"));
+        assert_eq!(headers.reply_via().unwrap().port, Some(5070));
+        // No empty line at the end: the datagram ends the header section.
+        let (_, headers) = salvage_request(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: y\r\n").unwrap();
+        assert_eq!(headers.first("Call-ID"), Some("y"));
+        assert!(salvage_request(b"SIP/2.0 200 OK\r\nCall-ID: z\r\n\r\n").is_none());
+        assert!(salvage_request(b"\x00\x01binary").is_none());
+        assert!(salvage_request(b"\r\n\r\n").is_none());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::endpoint::{ALLOWED_METHODS, SUPPORTED_OPTIONS, Transport};
 use crate::header::{NameAddr, Via};
-use crate::message::{Headers, Method, Request, Response};
+use crate::message::{Headers, Method, Response};
 
 /// Extra parts of a response.
 #[derive(Debug, Default)]
@@ -43,10 +43,12 @@ pub(crate) fn options_reply() -> Reply {
 
 /// Builds a response to a request (§8.2.6.2): Vias (the top one stamped with received
 /// and rport), From, To with our tag, Call-ID, CSeq, Record-Route for dialog-creating
-/// responses, then our headers and the body.
+/// responses, then our headers and the body. Only the request's method and headers
+/// are read, so that a request too malformed to parse whole can be answered too.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_response(
-    request: &Request,
+    method: &Method,
+    request: &Headers,
     source: SocketAddr,
     status: u16,
     reason: &str,
@@ -56,17 +58,17 @@ pub(crate) fn build_response(
     body: Vec<u8>,
 ) -> Response {
     let mut headers = Headers::new();
-    for (index, value) in request.headers.all("Via").enumerate() {
+    for (index, value) in request.all("Via").enumerate() {
         if index == 0 {
             headers.push("Via", stamp_top_via(value, source));
         } else {
             headers.push("Via", value);
         }
     }
-    for value in request.headers.all("From") {
+    for value in request.all("From") {
         headers.push("From", value);
     }
-    if let Some(to) = request.headers.first("To") {
+    if let Some(to) = request.first("To") {
         let has_tag = NameAddr::parse(to).is_ok_and(|t| t.tag().is_some());
         match to_tag {
             Some(tag) if status > 100 && !has_tag => headers.push("To", format!("{to};tag={tag}")),
@@ -74,15 +76,15 @@ pub(crate) fn build_response(
         }
     }
     for name in ["Call-ID", "CSeq"] {
-        for value in request.headers.all(name) {
+        for value in request.all(name) {
             headers.push(name, value);
         }
     }
-    if let (100, Some(ts)) = (status, request.headers.first("Timestamp")) {
+    if let (100, Some(ts)) = (status, request.first("Timestamp")) {
         headers.push("Timestamp", ts);
     }
-    if (101..300).contains(&status) && request.method == Method::Invite {
-        for value in request.headers.all("Record-Route") {
+    if (101..300).contains(&status) && *method == Method::Invite {
+        for value in request.all("Record-Route") {
             headers.push("Record-Route", value);
         }
     }

@@ -148,11 +148,17 @@ impl TimerTable {
 /// What identifies a server transaction (§17.2.3): the branch, the sent-by of the top
 /// Via and the method, with ACK folded into INVITE. Requests without the magic cookie
 /// (RFC 2543 peers) are keyed by Call-ID, From tag, CSeq number and top Via instead.
+/// The Call-ID and CSeq number are part of every key: a retransmission, an ACK for a
+/// non-2xx and a CANCEL all repeat them (§9.1, §17.1.1.3), so a peer that reuses a
+/// branch for another request (as RFC 4475's messages do) is answered for that
+/// request, not with the response to the earlier one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct TxKey {
     branch: String,
     sent_by: String,
     method: Method,
+    call_id: String,
+    seq: u32,
 }
 
 impl TxKey {
@@ -184,6 +190,8 @@ impl TxKey {
             branch,
             sent_by: via.sent_by().to_ascii_lowercase(),
             method,
+            call_id: request.headers.call_id().unwrap_or_default().to_owned(),
+            seq: request.headers.cseq().map(|c| c.seq).unwrap_or_default(),
         }
     }
 

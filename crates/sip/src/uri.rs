@@ -55,13 +55,18 @@ impl Params {
         }
     }
 
-    /// Parses `;a=b;c` (the leading semicolon is optional).
+    /// Parses `;a=b;c` (the leading semicolon is optional). An empty parameter, as in
+    /// `;a;;b` or a trailing `;`, is an error (RFC 4475 §3.1.2.1).
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let mut params = Vec::new();
-        for part in split_outside_quotes(text, b';') {
+        for (index, part) in split_outside_quotes(text, b';').into_iter().enumerate() {
             let part = part.trim();
             if part.is_empty() {
-                continue;
+                if index == 0 {
+                    // Nothing before the leading semicolon.
+                    continue;
+                }
+                return Err(ParseError::Header("parameter"));
             }
             let (name, value) = match part.split_once('=') {
                 Some((n, v)) => (n.trim(), Some(v.trim().to_owned())),
@@ -195,14 +200,15 @@ impl Uri {
     }
 
     fn parse_sip(scheme: Scheme, rest: &str) -> Result<Self, ParseError> {
-        let (rest, headers) = match rest.split_once('?') {
-            Some((r, h)) => (r, Some(h.to_owned())),
-            None => (rest, None),
-        };
-        // The user part may contain ';' (user parameters), so split user info first.
-        let (userinfo, hostpart) = match rest.rsplit_once('@') {
+        // The user part may contain ';', '?' and '/' (user-unreserved, RFC 3261 §25.1),
+        // but no '@', which appears nowhere else unescaped: it ends the user info.
+        let (userinfo, rest) = match rest.split_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
+        };
+        let (hostpart, headers) = match rest.split_once('?') {
+            Some((r, h)) => (r, Some(h.to_owned())),
+            None => (rest, None),
         };
         let (user, password) = match userinfo {
             Some(u) => match u.split_once(':') {
@@ -404,6 +410,41 @@ mod tests {
             uri.to_string(),
             "sip:+15551234@10.0.0.1:5070;transport=tcp;lr"
         );
+    }
+
+    #[test]
+    fn user_part_may_hold_question_marks_and_semicolons() {
+        // RFC 4475 §3.1.1.2.
+        let uri = Uri::parse(
+            "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com",
+        )
+        .unwrap();
+        assert_eq!(
+            uri.user.as_deref(),
+            Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+        );
+        assert_eq!(
+            uri.password.as_deref(),
+            Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+        );
+        assert_eq!(uri.host, "example.com");
+        assert_eq!(uri.headers, None);
+        let with_headers = Uri::parse("sip:user@example.com?Route=%3Csip:example.com%3E").unwrap();
+        assert_eq!(with_headers.host, "example.com");
+        assert_eq!(
+            with_headers.headers.as_deref(),
+            Some("Route=%3Csip:example.com%3E")
+        );
+    }
+
+    #[test]
+    fn empty_parameters_are_refused() {
+        assert!(Params::parse(";a=b;c").is_ok());
+        assert!(Params::parse("a=b").is_ok());
+        assert!(Params::parse("").is_ok());
+        for bad in [";;", "a;;b", "a;", ";a; ;b"] {
+            assert!(Params::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

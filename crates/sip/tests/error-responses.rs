@@ -1,5 +1,5 @@
-//! Requests we will not serve: 481, 405, 400, 483, 403, 420, 416; scanners and garbage
-//! dropped; OPTIONS answered; none of it disturbs a call in progress.
+//! Requests we will not serve: 481, 405, 501, 400, 505, 406, 483, 403, 420, 416;
+//! scanners and garbage dropped; OPTIONS answered; none of it disturbs a call in progress.
 
 mod common;
 
@@ -39,6 +39,90 @@ Max-Forwards: 70
     let allow = responses[0].headers.allow();
     assert!(allow.contains(&"INVITE") && allow.contains(&"BYE") && allow.contains(&"INFO"));
     assert!(responses[0].headers.to().unwrap().tag().is_some());
+}
+
+#[test]
+fn unknown_method_gets_501_with_allow() {
+    let mut h = Harness::new();
+    let odd =
+        sipp_in_dialog("NEWMETHOD", "odd-1", "t", 1, "z9hG4bK-odd", None, "").replace(";tag=t", "");
+    h.udp(SIPP, &odd).unwrap();
+    let responses = h.responses();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 501);
+    assert!(responses[0].headers.allow().contains(&"INVITE"));
+}
+
+#[test]
+fn unparsable_requests_get_400_and_other_versions_505() {
+    let mut h = Harness::new();
+    let short = sipp_invite("short", "z9hG4bK-short").replace(
+        &format!("Content-Length: {}", sipp_sdp().len()),
+        "Content-Length: 5000",
+    );
+    assert!(matches!(h.udp(SIPP, &short), Err(InputError::Malformed(_))));
+    let responses = h.responses();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 400);
+    assert_eq!(responses[0].headers.call_id().unwrap(), "short");
+    assert_eq!(h.endpoint.transaction_count(), 0, "stateless");
+
+    let version = sipp_invite("v7", "z9hG4bK-v7").replacen("SIP/2.0\r\n", "SIP/7.0\r\n", 1);
+    assert!(h.udp(SIPP, &version).is_err());
+    assert_eq!(h.statuses(), vec![505]);
+
+    // From outside the allow-list a malformed request is not answered at all.
+    assert!(h.udp("192.0.2.66:5060", &short).is_err());
+    assert!(h.sent().is_empty());
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn invite_whose_accept_leaves_out_sdp_gets_406() {
+    let mut h = Harness::new();
+    let invite = sipp_invite("acc", "z9hG4bK-acc")
+        .replace("Subject: Performance Test", "Accept: text/plain");
+    h.udp(SIPP, &invite).unwrap();
+    assert_eq!(h.statuses(), vec![100, 406]);
+    assert!(h.events().is_empty());
+    let invite = sipp_invite("acc2", "z9hG4bK-acc2").replace(
+        "Subject: Performance Test",
+        "Accept: text/plain, application/sdp",
+    );
+    h.udp(SIPP, &invite).unwrap();
+    h.incoming_call();
+}
+
+#[test]
+fn a_reused_branch_is_another_request_when_its_call_id_differs() {
+    // RFC 4475's messages share branches; each is answered for itself.
+    let mut h = Harness::new();
+    let options = |call_id: &str| {
+        with_body(
+            &format!(
+                "OPTIONS sip:127.0.0.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-same
+From: <sip:ping@127.0.0.1>;tag=o1
+To: <sip:127.0.0.1>
+Call-ID: {call_id}
+CSeq: 1 OPTIONS
+Max-Forwards: 70
+"
+            ),
+            None,
+            "",
+        )
+    };
+    h.udp(SIPP, &options("first")).unwrap();
+    h.udp(SIPP, &options("second")).unwrap();
+    h.udp(SIPP, &options("second")).unwrap();
+    let call_ids: Vec<String> = h
+        .responses()
+        .iter()
+        .map(|r| r.headers.call_id().unwrap().to_owned())
+        .collect();
+    assert_eq!(call_ids, ["first", "second", "second"]);
+    assert_eq!(h.endpoint.transaction_count(), 2);
 }
 
 #[test]
