@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{MethodRouter, get};
 use pinbridge_app::App;
-use pinbridge_domain::{Cidr, Upn};
+use pinbridge_domain::{Cidr, PublicUrl, Upn};
 use pinbridge_store::web::ThrottlePolicy;
 
 pub use error::Error;
@@ -53,6 +53,9 @@ pub struct WebConfig {
     pub account_throttle: ThrottlePolicy,
     /// Failed sign-ins per client address before a temporary lock.
     pub address_throttle: ThrottlePolicy,
+    /// Where users reach pinbridge: meeting invitations name its join and PIN reset
+    /// links.
+    pub public_url: PublicUrl,
 }
 
 impl Default for WebConfig {
@@ -73,6 +76,7 @@ impl Default for WebConfig {
                 lock_ms: 15 * MINUTE_MS,
                 longest_lock_ms: 15 * MINUTE_MS,
             },
+            public_url: PublicUrl::default(),
         }
     }
 }
