@@ -1,5 +1,6 @@
 //! The HTTP side of pinbridge: the admin center (`/admin`), the self-service portal
-//! (`/usp`), sign-in, the REST API (`/api/v1`) and the health check.
+//! (`/usp`), a user's meetings (`/meetings`), sign-in, the REST API (`/api/v1`) and the
+//! health check.
 //!
 //! Every route is declared once, in [`route_table`]: the router is built from it, and
 //! the CSRF test walks it to try every state-changing route.
