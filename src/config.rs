@@ -36,7 +36,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "public_url",
         "http://localhost:8080",
-        "the web address users reach pinbridge at; emails link to its self-service portal, <public_url>/usp",
+        "the web address users reach pinbridge at; emails link to its self-service portal, <public_url>/usp, and meeting invitations to <public_url>/meet/<conference ID>",
     ),
     (
         "smtp_host",

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use pinbridge_domain::PublicUrl;
 use pinbridge_mail::{MessageSettings, RetryPolicy, Security, SmtpConfig, Transport, WorkerConfig};
 use pinbridge_store::outbox::{MailQuery, MailRecord};
 use serde_json::{Value, json};
@@ -94,23 +95,11 @@ pub fn worker_settings(g: &Globals, data_dir: &Path) -> Result<(Transport, Worke
     {
         return Err("mail_from_name must not contain line breaks or control characters".into());
     }
-    let public_url: String = g
-        .sources
-        .get("public_url", None)?
-        .unwrap_or_else(|| "http://localhost:8080".to_owned());
-    if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
-        || public_url
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(format!(
-            "public_url must be an http:// or https:// address, not {public_url:?}"
-        ));
-    }
+    let public_url = public_url(g)?;
     let mut config = WorkerConfig::new(MessageSettings {
         from_address,
         from_name,
-        public_url: public_url.trim_end_matches('/').to_owned(),
+        public_url: public_url.as_str().to_owned(),
     });
     config.concurrency = g
         .sources
@@ -124,6 +113,12 @@ pub fn worker_settings(g: &Globals, data_dir: &Path) -> Result<(Transport, Worke
         ..RetryPolicy::default()
     };
     Ok((transport, config))
+}
+
+/// The `public_url` setting: where users reach the web server. Emails link to its
+/// self-service portal; the web pages put its join links into meeting invitations.
+pub fn public_url(g: &Globals) -> Result<PublicUrl> {
+    Ok(g.sources.get("public_url", None)?.unwrap_or_default())
 }
 
 fn record_json(r: &MailRecord) -> Value {

@@ -82,12 +82,7 @@ pub async fn meeting(g: &Globals, cmd: MeetingCommand) -> Result {
 async fn new(g: &Globals, args: NewArgs) -> Result {
     let request = MeetingRequest {
         organizer: Upn::parse(&args.organizer).map_err(|e| e.to_string())?,
-        subject: args
-            .subject
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(MeetingSubject::parse)
-            .transpose()
+        subject: MeetingSubject::parse_optional(args.subject.as_deref().unwrap_or(""))
             .map_err(|e| e.to_string())?,
         settings: MeetingSettings {
             allow_anonymous_start: args.allow_anonymous_start,

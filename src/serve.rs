@@ -247,6 +247,7 @@ async fn serve_web(
     };
     let web = pinbridge_web::WebConfig {
         trusted_proxies,
+        public_url: crate::mail_cli::public_url(g)?,
         ..pinbridge_web::WebConfig::default()
     };
     let mut state = pinbridge_web::AppState::new(app.clone());

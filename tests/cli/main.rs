@@ -10,6 +10,7 @@ mod api_tokens_audited;
 mod bad_input;
 mod concurrent_pin_resets;
 mod config_precedence;
+mod meeting_created_audited;
 mod pin_lifecycle;
 mod server_key_mismatch;
 mod sign_in_lock_cleared_audited;

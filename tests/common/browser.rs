@@ -342,6 +342,26 @@ impl Browser {
         );
     }
 
+    /// Runs `script` in the page as WebDriver's asynchronous script: its last argument
+    /// is a callback, and what the script passes to it is returned.
+    pub fn execute_async(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/async",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Sets a permission of the page's origin (`clipboard-read`, say) to `granted`,
+    /// `denied` or `prompt` (WebDriver's permissions extension).
+    pub fn set_permission(&self, name: &str, state: &str) {
+        self.command(
+            "POST",
+            "/permissions",
+            Some(json!({ "descriptor": { "name": name }, "state": state })),
+        );
+    }
+
     /// Saves a PNG of the page as `<screenshots>/<name>.png`.
     pub fn screenshot(&self, name: &str) {
         let data = self.command("GET", "/screenshot", None);

@@ -1,5 +1,5 @@
-//! The web tests: `serve`'s HTTP and HTTPS listeners, the admin center in headless
-//! Chromium, the API under Schemathesis.
+//! The web tests: `serve`'s HTTP and HTTPS listeners, the admin center and a user's
+//! meetings in headless Chromium, the API under Schemathesis.
 //!
 //! One module per behaviour; they share the helpers of `tests/common/` and the test kit.
 
@@ -10,5 +10,6 @@ mod mail;
 
 mod admin_browser;
 mod https;
+mod meetings_browser;
 mod schemathesis;
 mod serve_healthz;

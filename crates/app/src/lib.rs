@@ -7,6 +7,7 @@
 
 mod access;
 mod directory;
+mod invitation;
 mod key_file;
 mod meetings;
 pub mod report;
@@ -27,8 +28,11 @@ use pinbridge_domain::{
 use pinbridge_store::{Location, NewUser, OpenOptions, Store, StoreError, now_ms};
 
 pub use access::{IssuedApiToken, SignIn, SignInOutcome, account_subject};
+pub use invitation::Invitation;
 pub use key_file::load_or_create_key;
-pub use meetings::{DialInMeeting, MeetingRequest};
+pub use meetings::{
+    DialInMeeting, InheritedOptions, MeetingRequest, OrganiserMeeting, OrganiserMeetings,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

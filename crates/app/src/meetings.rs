@@ -3,10 +3,11 @@
 
 use pinbridge_domain::audit::Actor;
 use pinbridge_domain::meeting::{MeetingOptions, MeetingSettings, ParticipantKind, Placement};
-use pinbridge_domain::{ConferenceId, MeetingSubject, TenantSettings, Upn, User};
+use pinbridge_domain::{ConferenceId, MeetingSubject, PublicUrl, TenantSettings, Upn, User};
 use pinbridge_store::StoreError;
 use pinbridge_store::meetings::{LiveParticipant, NewMeeting};
 
+use crate::invitation::Invitation;
 use crate::report::{
     DialInNumber, MeetingReport, MeetingSummary, NewMeetingReport, ParticipantReport,
 };
@@ -41,6 +42,44 @@ pub struct MeetingRequest {
     pub subject: Option<MeetingSubject>,
     /// The meeting's own settings; `None` inherits.
     pub settings: MeetingSettings,
+}
+
+/// One organiser's meetings, as their own list shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganiserMeetings {
+    /// The organiser is enabled for audio conferencing: may create meetings, and
+    /// callers reach their meetings.
+    pub enabled: bool,
+    /// What a meeting of this organiser gets for a setting it leaves to inherit.
+    pub inherited: InheritedOptions,
+    /// The personal meeting (the organiser's own conference ID, while enabled) first,
+    /// then the meetings created, oldest first.
+    pub meetings: Vec<OrganiserMeeting>,
+}
+
+/// The values a meeting without settings of its own gets: "callers can start my
+/// meetings" from the organiser, lobby bypass from the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InheritedOptions {
+    pub anonymous_start: bool,
+    pub bypass_lobby: bool,
+}
+
+/// A meeting in its organiser's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganiserMeeting {
+    pub conference_id: ConferenceId,
+    /// The conference ID is the organiser's own, not a meeting created for it.
+    pub personal: bool,
+    pub subject: Option<String>,
+    /// The meeting's own settings; `None` inherits.
+    pub settings: MeetingSettings,
+    /// Whether the first caller starts the meeting, once the settings are resolved.
+    pub anonymous_start: bool,
+    /// Whether callers skip the lobby of the started meeting, once resolved.
+    pub bypass_lobby: bool,
+    /// When the meeting was created (Unix milliseconds); `None` for the personal one.
+    pub created_at_ms: Option<i64>,
 }
 
 impl App {
@@ -91,6 +130,82 @@ impl App {
                 created_at_ms: m.created_at_ms,
             })
             .collect())
+    }
+
+    /// The meetings `organiser` organises, with the personal meeting, their settings
+    /// resolved, and what a new meeting would inherit.
+    pub async fn organiser_meetings(&self, organiser: &Upn) -> Result<OrganiserMeetings> {
+        let organizer = self.user(organiser).await?;
+        let tenant = self.store.tenant_settings().await?;
+        let resolve = |id: &ConferenceId, settings: MeetingSettings| {
+            MeetingOptions::resolve(id.clone(), &organizer, settings, &tenant)
+        };
+        let c = &organizer.conferencing;
+        let personal = c.conference_id.as_ref().filter(|_| c.enabled).map(|id| {
+            let options = resolve(id, MeetingSettings::default());
+            OrganiserMeeting {
+                conference_id: id.clone(),
+                personal: true,
+                subject: None,
+                settings: MeetingSettings::default(),
+                anonymous_start: options.anonymous_start,
+                bypass_lobby: options.bypass_lobby,
+                created_at_ms: None,
+            }
+        });
+        let created = self.store.meetings_of(organiser).await?;
+        let meetings = personal
+            .into_iter()
+            .chain(created.into_iter().map(|m| {
+                let options = resolve(&m.conference_id, m.settings);
+                OrganiserMeeting {
+                    conference_id: m.conference_id,
+                    personal: false,
+                    subject: m.subject,
+                    settings: m.settings,
+                    anonymous_start: options.anonymous_start,
+                    bypass_lobby: options.bypass_lobby,
+                    created_at_ms: Some(m.created_at_ms),
+                }
+            }))
+            .collect();
+        Ok(OrganiserMeetings {
+            enabled: c.enabled,
+            inherited: InheritedOptions {
+                anonymous_start: c.allow_pstn_only_meetings,
+                bypass_lobby: tenant.allow_pstn_users_to_bypass_lobby,
+            },
+            meetings,
+        })
+    }
+
+    /// The invitation to a meeting `organiser` organises (their personal meeting
+    /// included), with links under `public_url`. A conference ID that leads to no
+    /// meeting of theirs is [`AppError::NoMeeting`]; while they are not enabled for
+    /// audio conferencing, nobody could call in, so there is no invitation.
+    pub async fn invitation(
+        &self,
+        organiser: &Upn,
+        id: &ConferenceId,
+        public_url: &PublicUrl,
+    ) -> Result<Invitation> {
+        let conference = self
+            .conference(id)
+            .await?
+            .filter(|c| &c.organizer.upn == organiser)
+            .ok_or_else(|| AppError::NoMeeting(id.clone()))?;
+        if !conference.organizer.conferencing.enabled {
+            return Err(AppError::OrganizerNotEnabled(conference.organizer.upn));
+        }
+        let numbers = self.store.numbers().await?;
+        Ok(Invitation {
+            conference_id: id.as_str().to_owned(),
+            subject: conference.subject,
+            personal: conference.personal,
+            join_url: public_url.join_url(id),
+            reset_pin_url: public_url.portal_url(),
+            dial_in_numbers: DialInNumber::for_organizer(&conference.organizer, &numbers),
+        })
     }
 
     /// What a conference ID leads to: a meeting's own ID, or a user's own ID as a

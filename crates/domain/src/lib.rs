@@ -26,7 +26,7 @@ pub use number::{NumberKind, ServiceNumber};
 pub use pin::{PIN_MASK, Pin, PinHash, PinLength, SecretHasher, VerifyMemory};
 pub use settings::{EntryExitAnnouncementsType, TenantSettings};
 pub use text::{
-    ConferenceId, DisplayName, E164, EmailAddress, LanguageTag, MeetingSubject, TextError,
-    TokenName, Upn,
+    ConferenceId, DisplayName, E164, EmailAddress, LanguageTag, MeetingSubject, PublicUrl,
+    TextError, TokenName, Upn,
 };
 pub use user::{AudioConferencing, Role, User, UserId, search_terms, search_words};

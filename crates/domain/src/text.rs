@@ -269,6 +269,75 @@ impl MeetingSubject {
         check_plain("meeting subject", value, Self::MAX_CHARS)?;
         Ok(Self(value.to_owned()))
     }
+
+    /// A subject as a form field or a command-line option gives it: blank (or only
+    /// spaces) means the meeting has none.
+    pub fn parse_optional(value: &str) -> Result<Option<Self>, TextError> {
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        Self::parse(value).map(Some)
+    }
+}
+
+/// The web address users reach pinbridge at (the `public_url` setting): `http://` or
+/// `https://` and a host, with no spaces, control characters, query or fragment, kept
+/// without a trailing slash. Emails link to its self-service portal and meeting
+/// invitations to its join page.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PublicUrl(String);
+string_newtype!(PublicUrl);
+
+impl PublicUrl {
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "public URL";
+        if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(invalid(
+                WHAT,
+                value,
+                "it must not contain spaces or control characters",
+            ));
+        }
+        let value = value.trim_end_matches('/');
+        let Some(rest) = value
+            .strip_prefix("https://")
+            .or_else(|| value.strip_prefix("http://"))
+        else {
+            return Err(invalid(
+                WHAT,
+                value,
+                "it must be an http:// or https:// address",
+            ));
+        };
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(invalid(WHAT, value, "it must name a host"));
+        }
+        if rest.contains(['?', '#']) {
+            return Err(invalid(
+                WHAT,
+                value,
+                "it must not have a query or a fragment",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The self-service portal, where a user resets their own PIN.
+    pub fn portal_url(&self) -> String {
+        format!("{}/usp", self.0)
+    }
+
+    /// Where signed-in users join a meeting from the browser.
+    pub fn join_url(&self, id: &ConferenceId) -> String {
+        format!("{}/meet/{id}", self.0)
+    }
+}
+
+impl Default for PublicUrl {
+    /// The address of `serve` on its default HTTP port.
+    fn default() -> Self {
+        Self("http://localhost:8080".to_owned())
+    }
 }
 
 /// The name of an API token, which the audit log shows: 1 to 64 ASCII letters, digits,
@@ -398,6 +467,46 @@ mod tests {
             MeetingSubject::parse("   "),
             Err(TextError::Empty { .. })
         ));
+        assert_eq!(MeetingSubject::parse_optional(" \t ").unwrap(), None);
+        assert_eq!(
+            MeetingSubject::parse_optional(" Q3 ")
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "Q3"
+        );
+        assert!(MeetingSubject::parse_optional("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn public_urls() {
+        let url = PublicUrl::parse("https://meet.contoso.example/").unwrap();
+        assert_eq!(url.as_str(), "https://meet.contoso.example");
+        assert_eq!(url.portal_url(), "https://meet.contoso.example/usp");
+        assert_eq!(
+            url.join_url(&ConferenceId::parse("123456789").unwrap()),
+            "https://meet.contoso.example/meet/123456789"
+        );
+        assert_eq!(
+            PublicUrl::parse("http://127.0.0.1:8080/pinbridge")
+                .unwrap()
+                .portal_url(),
+            "http://127.0.0.1:8080/pinbridge/usp"
+        );
+        assert_eq!(PublicUrl::default().as_str(), "http://localhost:8080");
+        for bad in [
+            "",
+            "meet.contoso.example",
+            "ftp://meet.contoso.example",
+            "https://",
+            "https:///path",
+            "https://meet.contoso.example/?x=1",
+            "https://meet.contoso.example/#top",
+            "https://meet contoso.example",
+            "https://meet.contoso.example\r\nX: y",
+        ] {
+            assert!(PublicUrl::parse(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -183,6 +183,19 @@ impl Store {
         rows.iter().map(meeting_from_row).collect()
     }
 
+    /// The meetings `organizer` organises, oldest first.
+    pub async fn meetings_of(&self, organizer: &Upn) -> Result<Vec<StoredMeeting>> {
+        let sql = format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings m JOIN users u ON u.id = m.organizer_user_id \
+             WHERE u.upn = $1 ORDER BY m.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(organizer.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(meeting_from_row).collect()
+    }
+
     /// The live state of a meeting, if it has callers.
     pub async fn live_meeting(&self, id: &ConferenceId) -> Result<Option<LiveMeeting>> {
         let row = sqlx::query("SELECT started_at_ms FROM live_meetings WHERE conference_id = $1")

@@ -105,6 +105,8 @@ impl From<AppError> for Error {
         match e {
             AppError::Store(s) => s.into(),
             AppError::WeakPassword => Self::Invalid(e.to_string()),
+            AppError::OrganizerNotEnabled(_) => Self::Conflict(e.to_string()),
+            AppError::NoMeeting(_) => Self::NotFound,
             other => Self::Internal(other.to_string()),
         }
     }

@@ -1,5 +1,6 @@
 //! The HTTP side of pinbridge: the admin center (`/admin`), the self-service portal
-//! (`/usp`), sign-in, the REST API (`/api/v1`) and the health check.
+//! (`/usp`), a user's meetings (`/meetings`), sign-in, the REST API (`/api/v1`) and the
+//! health check.
 //!
 //! Every route is declared once, in [`route_table`]: the router is built from it, and
 //! the CSRF test walks it to try every state-changing route.
@@ -18,7 +19,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{MethodRouter, get};
 use pinbridge_app::App;
-use pinbridge_domain::{Cidr, Upn};
+use pinbridge_domain::{Cidr, PublicUrl, Upn};
 use pinbridge_store::web::ThrottlePolicy;
 
 pub use error::Error;
@@ -53,6 +54,9 @@ pub struct WebConfig {
     pub account_throttle: ThrottlePolicy,
     /// Failed sign-ins per client address before a temporary lock.
     pub address_throttle: ThrottlePolicy,
+    /// Where users reach pinbridge: meeting invitations name its join and PIN reset
+    /// links.
+    pub public_url: PublicUrl,
 }
 
 impl Default for WebConfig {
@@ -73,6 +77,7 @@ impl Default for WebConfig {
                 lock_ms: 15 * MINUTE_MS,
                 longest_lock_ms: 15 * MINUTE_MS,
             },
+            public_url: PublicUrl::default(),
         }
     }
 }

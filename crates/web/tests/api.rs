@@ -478,3 +478,130 @@ async fn the_openapi_document_lists_every_api_route() {
         assert!(operation["responses"].is_object());
     }
 }
+
+#[tokio::test]
+async fn meetings_are_created_for_an_organiser_audited_and_listed() {
+    let (h, token) = harness().await;
+    let user = h.sign_in(USER, USER_PASSWORD).await.ok().unwrap();
+    let csrf = h.csrf(&user).await;
+    let before = h.snapshot().await;
+    let long_subject = "x".repeat(201);
+    let refused = [
+        (
+            json!({"organizer": "nobody@contoso.example"}),
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+        (
+            json!({"organizer": ADMIN}),
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        (
+            json!({"organizer": "not a upn"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            json!({"organizer": USER, "subject": " Q3"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            json!({"organizer": USER, "subject": "a\nb"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            json!({"organizer": USER, "subject": long_subject}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            json!({"organizer": USER, "allow_anonymous_start": "yes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            json!({"organizer": USER, "lobby": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (json!({}), StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+    ];
+    for (body, status, code) in refused {
+        let (s, v) = call(
+            &h,
+            &token,
+            Method::POST,
+            "/api/v1/meetings",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {v}"
+        );
+    }
+    // A signed-in user who is not an admin cannot create meetings through the API.
+    let reply = h
+        .send(
+            Method::POST,
+            "/api/v1/meetings",
+            &user,
+            &[("x-csrf-token", csrf.as_str())],
+            Some(("application/json", json!({"organizer": USER}).to_string())),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    // Only the token's last-used time may differ.
+    let strip = |s: String| {
+        s.lines()
+            .filter(|l| !l.contains("api-test"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(before), strip(h.snapshot().await));
+
+    let (s, v) = call(
+        &h,
+        &token,
+        Method::POST,
+        "/api/v1/meetings",
+        Some(json!({"organizer": USER, "subject": "Q3 review", "allow_pstn_users_to_bypass_lobby": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["conference_id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 9, "{v}");
+    assert_eq!(v["organizer"], USER);
+    assert_eq!(v["subject"], "Q3 review");
+    assert_eq!(v["allow_anonymous_start"], Value::Null);
+    assert_eq!(v["allow_pstn_users_to_bypass_lobby"], true);
+    assert_eq!(
+        v["dial_in_numbers"],
+        json!([{"number": "+14255550100", "kind": "toll"}])
+    );
+
+    let (s, audit) = call(&h, &token, Method::GET, "/api/v1/audit?limit=5", None).await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    let created: Vec<&Value> = audit
+        .as_array()
+        .unwrap_or_else(|| panic!("{audit}"))
+        .iter()
+        .filter(|e| e["action"] == "meeting.created")
+        .collect();
+    assert_eq!(created.len(), 1, "{audit}");
+    assert_eq!(created[0]["actor"], "token:api-test");
+    assert_eq!(created[0]["target"], USER);
+    assert_eq!(created[0]["detail"], format!("meeting {id} created"));
+
+    let (s, list) = call(&h, &token, Method::GET, "/api/v1/meetings", None).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["conference_id"], id.as_str());
+    assert_eq!(list[0]["subject"], "Q3 review");
+    assert!(list[0]["created_at_ms"].as_i64().unwrap() > 0);
+}

@@ -6,10 +6,10 @@
 
 mod common;
 
-use pinbridge_domain::{DisplayName, E164, EmailAddress, LanguageTag, Upn};
+use pinbridge_domain::{DisplayName, E164, EmailAddress, LanguageTag, MeetingSubject, Upn};
 use pinbridge_web::api::{
     DISPLAY_NAME_PATTERN, E164_PATTERN, EMAIL_LOCAL_PART_PATTERN, EMAIL_PATTERN, LANGUAGE_PATTERN,
-    SEARCH_PATTERN,
+    MEETING_SUBJECT_PATTERN, SEARCH_PATTERN,
 };
 use proptest::prelude::*;
 use regex::Regex;
@@ -35,6 +35,10 @@ fn display_name_allowed(text: &str) -> bool {
     (1..=256).contains(&text.chars().count()) && matches(DISPLAY_NAME_PATTERN, text)
 }
 
+fn meeting_subject_allowed(text: &str) -> bool {
+    (1..=200).contains(&text.chars().count()) && matches(MEETING_SUBJECT_PATTERN, text)
+}
+
 fn check_all(text: &str) {
     assert_eq!(
         email_allowed(text),
@@ -50,6 +54,11 @@ fn check_all(text: &str) {
         display_name_allowed(text),
         accepted(text, DisplayName::parse),
         "display name {text:?}"
+    );
+    assert_eq!(
+        meeting_subject_allowed(text),
+        accepted(text, MeetingSubject::parse),
+        "meeting subject {text:?}"
     );
     assert_eq!(
         matches(E164_PATTERN, text),
@@ -78,6 +87,8 @@ fn samples_are_accepted_exactly_when_the_patterns_allow_them() {
     let too_long_address = format!("a@{}.example", vec!["c".repeat(61); 4].join("."));
     let long_name = "n".repeat(256);
     let too_long_name = "n".repeat(257);
+    let long_subject = "s".repeat(200);
+    let too_long_subject = "s".repeat(201);
     let samples = [
         "",
         " ",
@@ -116,6 +127,8 @@ fn samples_are_accepted_exactly_when_the_patterns_allow_them() {
         "x",
         &long_name,
         &too_long_name,
+        &long_subject,
+        &too_long_subject,
         "+14255550100",
         "+1",
         "+0123",
@@ -181,6 +194,11 @@ async fn the_document_states_these_patterns() {
     );
     assert_eq!(schemas["DisplayName"]["pattern"], DISPLAY_NAME_PATTERN);
     assert_eq!(schemas["DisplayName"]["maxLength"], 256);
+    assert_eq!(
+        schemas["MeetingSubject"]["pattern"],
+        MEETING_SUBJECT_PATTERN
+    );
+    assert_eq!(schemas["MeetingSubject"]["maxLength"], 200);
     assert_eq!(schemas["E164"]["pattern"], E164_PATTERN);
     assert_eq!(schemas["LanguageTag"]["pattern"], LANGUAGE_PATTERN);
     let search = doc["paths"]["/api/v1/users"]["get"]["parameters"]

@@ -26,6 +26,9 @@ pub const DISPLAY_NAME_PATTERN: &str = concat!(
     "([^\\x00-\\x1f\\x7f-\\x9f]*",
     "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$"
 );
+/// A meeting's subject: what a display name may be (no control characters, no white
+/// space at either end), up to 200 characters.
+pub const MEETING_SUBJECT_PATTERN: &str = DISPLAY_NAME_PATTERN;
 /// E.164: `+`, then 1 to 15 digits, the first not 0.
 pub const E164_PATTERN: &str = "^\\+[1-9][0-9]{0,14}$";
 /// A language tag: a language of 2 or 3 letters, optionally `-` and a region of 2.
@@ -84,6 +87,21 @@ text_schema!(
             .min_length(Some(1))
             .max_length(Some(256))
             .examples([serde_json::json!("Alice Smith")])
+            .build()
+    )
+);
+text_schema!(
+    MeetingSubjectText,
+    "MeetingSubject",
+    Schema::Object(
+        text(MEETING_SUBJECT_PATTERN)
+            .description(Some(
+                "1 to 200 characters, no line breaks or other control characters, no \
+             spaces at either end.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(200))
+            .examples([serde_json::json!("Q3 review")])
             .build()
     )
 );

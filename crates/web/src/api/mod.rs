@@ -9,6 +9,7 @@
 
 mod audit;
 mod formats;
+mod meetings;
 mod numbers;
 mod pin_locks;
 mod settings;
@@ -30,12 +31,13 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 pub use self::formats::{
     DISPLAY_NAME_PATTERN, E164_PATTERN, EMAIL_LOCAL_PART_PATTERN, EMAIL_PATTERN, LANGUAGE_PATTERN,
-    SEARCH_PATTERN,
+    MEETING_SUBJECT_PATTERN, SEARCH_PATTERN,
 };
 
 // The handlers' path items, named without their module so that the document's
 // operations stay untagged (a module path in `paths(...)` would become a tag).
 use self::audit::__path_audit;
+use self::meetings::{__path_create_meeting, __path_list_meetings};
 use self::numbers::{__path_add_number, __path_list_numbers};
 use self::pin_locks::{__path_clear_pin_lock, __path_list_pin_locks};
 use self::settings::{__path_get_settings, __path_patch_settings};
@@ -59,6 +61,7 @@ pub(crate) fn routes() -> Vec<RouteEntry> {
         users::routes(),
         settings::routes(),
         numbers::routes(),
+        meetings::routes(),
         audit::routes(),
         pin_locks::routes(),
     ]
@@ -257,10 +260,10 @@ impl Modify for BearerAuth {
 /// The OpenAPI document of the API.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "pinbridge API", description = "Users, audio conferencing, tenant settings, dial-in numbers, phone PIN locks and the audit log."),
+    info(title = "pinbridge API", description = "Users, audio conferencing, tenant settings, dial-in numbers, meetings, phone PIN locks and the audit log."),
     paths(list_users, create_user, get_user, enable_user, disable_user, reset_pin, send_conference_info,
-        set_email_override, clear_email_override, get_settings, patch_settings, list_numbers, add_number, audit,
-        list_pin_locks, clear_pin_lock),
+        set_email_override, clear_email_override, get_settings, patch_settings, list_numbers, add_number,
+        list_meetings, create_meeting, audit, list_pin_locks, clear_pin_lock),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

@@ -1,12 +1,14 @@
-//! The server-rendered pages: sign-in, the admin center and the self-service portal.
-//! They work without JavaScript; every form posts back with the session's CSRF token.
+//! The server-rendered pages: sign-in, the admin center, the self-service portal and a
+//! user's meetings. They work without JavaScript (a script only adds copy buttons);
+//! every form posts back with the session's CSRF token.
 //!
 //! This module has what the pages share (the header, rendering, the error page, the
-//! one-time form tokens and the page that shows a new PIN), the stylesheet and the
-//! start pages; each resource's pages are in a module of their own, with their routes.
+//! one-time form tokens and the page that shows a new PIN), the stylesheet, the copy
+//! script and the start pages; each resource's pages are in a module of their own, with their routes.
 
 mod audit;
 mod locks;
+mod meetings;
 mod numbers;
 mod settings;
 mod signin;
@@ -33,9 +35,11 @@ pub(crate) fn routes() -> Vec<RouteEntry> {
         vec![
             RouteEntry::new(Method::GET, "/", get(home)),
             RouteEntry::new(Method::GET, "/static/style.css", get(stylesheet)),
+            RouteEntry::new(Method::GET, "/static/copy.js", get(copy_script)),
         ],
         signin::routes(),
         usp::routes(),
+        meetings::routes(),
         vec![RouteEntry::new(Method::GET, "/admin", get(admin_home))],
         users::routes(),
         settings::routes(),
@@ -131,6 +135,15 @@ async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("../../static/style.css"),
+    )
+}
+
+/// The script of the copy buttons, built into the binary: the pages load no script
+/// from anywhere else, and work without it.
+async fn copy_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../static/copy.js"),
     )
 }
 

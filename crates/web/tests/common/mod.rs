@@ -243,6 +243,7 @@ impl Harness {
             "api_tokens",
             "sign_in_throttle",
             "conference_ids",
+            "meetings",
         ] {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
                 .fetch_all(pool)
