@@ -5,6 +5,10 @@
 //! cleared by the CLI (audited), and the right PIN then starts the meeting. Every failure
 //! and refusal is a security event line that the shipped fail2ban filter matches, run
 //! through Debian's `fail2ban-regex`.
+//!
+//! And a scripted guessing run: 60 wrong-PIN calls for one organiser from six calling
+//! numbers are cut off after the fifth wrong PIN (no PIN checked after it), the lock
+//! holds across a restart of `serve`, and an admin clears it.
 
 use crate::common;
 
@@ -16,7 +20,51 @@ use common::phone::bridge::{self, Bridge, RTP_PORTS};
 use common::phone::*;
 
 /// The number SIPp's caller scenario calls from.
-const CALLER: &str = "+15555550100";
+const CALLER: &str = CALLING_NUMBER;
+
+/// The hosts `fail2ban-regex` finds in `log` with the shipped filter.
+fn fail2ban_hosts(log: &std::path::Path) -> Vec<String> {
+    let filter =
+        pinbridge_testkit::workspace_root().join("contrib/fail2ban/filter.d/pinbridge.conf");
+    let out = Command::new("fail2ban-regex")
+        .args(["-o", "ip"])
+        .arg(log)
+        .arg(&filter)
+        .output()
+        .expect("run fail2ban-regex (Debian package fail2ban)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The security event lines of a log.
+fn security_events(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("pinbridge::security: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The subjects `pin-locks list` shows.
+fn locked_subjects(bridge: &Bridge) -> Vec<String> {
+    let locks: serde_json::Value =
+        serde_json::from_str(&bridge.store.ok(&["--json", "pin-locks", "list"])).unwrap();
+    locks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["subject"].as_str().unwrap().to_owned())
+        .collect()
+}
 
 #[test]
 fn wrong_pins_across_calls_lock_phone_pin_entry_until_an_admin_clears_it() {
@@ -108,25 +156,100 @@ fn wrong_pins_across_calls_lock_phone_pin_entry_until_an_admin_clears_it() {
     // no PIN anywhere in it.
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains(&bridge.pin), "the PIN is in the log");
-    let events: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("pinbridge::security: "))
-        .collect();
+    let events = security_events(&log);
     assert_eq!(events.len(), 8, "{events:#?}"); // 5 failed, 2 locked, 1 refused
-    let filter =
-        pinbridge_testkit::workspace_root().join("contrib/fail2ban/filter.d/pinbridge.conf");
-    let out = Command::new("fail2ban-regex")
-        .args(["-o", "ip"])
-        .arg(&log)
-        .arg(&filter)
-        .output()
-        .expect("run fail2ban-regex (Debian package fail2ban)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_eq!(fail2ban_hosts(&log), ["127.0.0.1"; 6]);
+}
+
+#[test]
+fn sixty_wrong_pin_calls_from_six_numbers_are_cut_off_and_the_lock_survives_a_restart() {
+    let dir = common::tempdir();
+    let log = dir.path().join("serve.log");
+    let mut bridge = bridge::start_with(&[], RTP_PORTS, Some(&log));
+    let conference = bridge.meeting(&[]);
+    let wrong = "0".repeat(bridge.pin.len());
+    let numbers: Vec<String> = (1..=6).map(|i| format!("+1555555020{i}")).collect();
+    let caller = |bridge: &Bridge, name: &str, number: &str, keys: &str| {
+        let mut config = CallerConfig::new(bridge.number, keys);
+        config.calling_number = number.to_owned();
+        bridge.call_with(name, config)
+    };
+
+    // Calls 1 and 2, from two numbers: three wrong PINs, then two; the fifth locks the
+    // organiser (neither number has five).
+    let three = format!("{conference}#,,*,{wrong}#,,,,{wrong}#,,,,{wrong}#");
+    let mut call = caller(&bridge, "call 1", &numbers[0], &three);
+    call.wait_answered(Duration::from_secs(30));
+    assert_eq!(call.wait_end(Duration::from_secs(90)), Ending::ByBridge);
+    let two = format!("{conference}#,,*,{wrong}#,,,,{wrong}#");
+    let mut call = caller(&bridge, "call 2", &numbers[1], &two);
+    call.wait_answered(Duration::from_secs(30));
+    assert_eq!(call.wait_end(Duration::from_secs(90)), Ending::ByBridge);
+    assert_eq!(bridge.metric("pinbridge_pin_failures_total"), 5.0);
+    assert_eq!(bridge.metric("pinbridge_pin_locks_total"), 1.0);
+    assert_eq!(locked_subjects(&bridge), [format!("organiser:{ALICE}")]);
+
+    // Calls 3 to 60, twenty at a time from all six numbers: each is refused at its PIN
+    // and hung up; no PIN is checked any more.
+    let one = format!("{conference}#,,*,{wrong}#");
+    for batch in 0..3 {
+        let mut calls: Vec<SippCaller> = (0..20)
+            .filter_map(|i| {
+                let n = 3 + batch * 20 + i;
+                (n <= 60).then(|| caller(&bridge, &format!("call {n}"), &numbers[n % 6], &one))
+            })
+            .collect();
+        for call in &mut calls {
+            call.wait_answered(Duration::from_secs(30));
+        }
+        for call in &mut calls {
+            assert_eq!(call.wait_end(Duration::from_secs(90)), Ending::ByBridge);
+        }
+    }
+    assert_eq!(bridge.metric("pinbridge_pin_failures_total"), 5.0);
+    assert_eq!(
+        bridge.metric("pinbridge_pin_entries_refused_locked_total"),
+        58.0
     );
-    let banned = String::from_utf8(out.stdout).unwrap();
-    let hosts: Vec<&str> = banned.lines().collect();
-    assert_eq!(hosts, ["127.0.0.1"; 6], "fail2ban-regex found {banned:?}");
+    assert!(!bridge.state(&conference).started);
+    // One security line per failure and per refused entry, and the lock; the filter
+    // matches every failure and refusal.
+    let events = security_events(&log);
+    assert_eq!(events.len(), 5 + 1 + 58, "{events:#?}");
+    assert_eq!(fail2ban_hosts(&log), vec!["127.0.0.1"; 63]);
+
+    // A restart keeps the lock: the right PIN is refused by the new process too.
+    let restarted_log = dir.path().join("serve-restarted.log");
+    bridge.restart(Some(&restarted_log));
+    assert_eq!(locked_subjects(&bridge), [format!("organiser:{ALICE}")]);
+    let mut call = caller(
+        &bridge,
+        "organiser after the restart",
+        &numbers[0],
+        &bridge.organiser_keys(&conference),
+    );
+    call.wait_answered(Duration::from_secs(30));
+    assert_eq!(call.wait_end(Duration::from_secs(90)), Ending::ByBridge);
+    assert_eq!(
+        bridge.metric("pinbridge_pin_entries_refused_locked_total"),
+        1.0
+    );
+    assert_eq!(bridge.metric("pinbridge_pin_failures_total"), 0.0);
+
+    // The admin clears it; the right PIN starts the meeting.
+    bridge.store.ok(&["pin-locks", "clear", "--user", ALICE]);
+    assert!(locked_subjects(&bridge).is_empty());
+    let mut call = caller(
+        &bridge,
+        "organiser after the clear",
+        &numbers[0],
+        &bridge.organiser_keys(&conference),
+    );
+    call.wait_answered(Duration::from_secs(30));
+    bridge.wait_state(&conference, "the organiser starts the meeting", |s| {
+        s.started
+    });
+    call.hang_up();
+    assert_eq!(call.wait_end(Duration::from_secs(30)), Ending::ByCaller);
+    assert_eq!(fail2ban_hosts(&restarted_log), ["127.0.0.1"]);
 }

@@ -280,6 +280,9 @@ impl KeyMethod {
     }
 }
 
+/// The number a [`SippCaller`] calls from unless its config says otherwise.
+pub const CALLING_NUMBER: &str = "+15555550100";
+
 /// Where Debian's SIPp package keeps its stock captures.
 pub const STOCK_CAPTURES: &str = "/usr/share/sip-tester";
 
@@ -328,6 +331,8 @@ pub struct CallerConfig {
     pub tcp: bool,
     /// The only codec offered; `None` offers PCMU and PCMA (and sends PCMU).
     pub codec: Option<Codec>,
+    /// The calling number (From user part).
+    pub calling_number: String,
     /// Late offer: the INVITE has no SDP, the 200 OK carries pinbridge's offer and the
     /// ACK the caller's answer.
     pub late_offer: bool,
@@ -344,6 +349,7 @@ impl CallerConfig {
             local_ip: "127.0.0.1".to_owned(),
             tcp: false,
             codec: None,
+            calling_number: CALLING_NUMBER.to_owned(),
             late_offer: false,
         }
     }
@@ -508,6 +514,7 @@ impl SippCaller {
             .replace("@BYE_CSEQ@", &cseq.to_string())
             .replace("@INVITE_BODY@", &invite_body)
             .replace("@ACK_BODY@", &ack_body)
+            .replace("@CALLING@", &config.calling_number)
             .replace("@SEND_PT@", &send_codec.payload_type().to_string());
         std::fs::write(dir.path().join("caller.xml"), scenario).unwrap();
         Self::spawn(

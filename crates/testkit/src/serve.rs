@@ -152,6 +152,19 @@ impl Serve {
     /// SIGTERM by PID and the exit status; SIGKILL after [`STOP_GRACE`] (the status then
     /// says so: it is not a success).
     pub fn stop(mut self) -> ExitStatus {
+        self.stop_process()
+    }
+
+    /// Stops this `serve` as [`Serve::stop`] does and starts `cmd serve FLAGS` in its
+    /// place, as [`Serve::start`] does: a restart on the same store. The exit status of
+    /// the one stopped.
+    pub fn restart(&mut self, cmd: Command, flags: &[&str], log: Option<&Path>) -> ExitStatus {
+        let status = self.stop_process();
+        *self = Serve::start(cmd, flags, log).unwrap_or_else(|e| panic!("restart: {e}"));
+        status
+    }
+
+    fn stop_process(&mut self) -> ExitStatus {
         match self.proc.stop(STOP_GRACE) {
             (Some(status), _) => status,
             (None, _) => panic!("serve (PID {}) did not exit even after SIGKILL", self.pid()),

@@ -27,6 +27,8 @@ pub struct Bridge {
     pub pin: String,
     /// The number callers dial.
     pub number: &'static str,
+    /// The flags `serve` runs with, for [`Bridge::restart`].
+    flags: Vec<String>,
 }
 
 /// A store with Alice enabled and name recording off, and `serve` on it with `extra`
@@ -63,6 +65,7 @@ pub fn start_with(extra: &[&str], rtp_ports: u16, log: Option<&std::path::Path>)
         args.extend(["--trunk-allow", "127.0.0.1/32"]);
     }
     args.extend_from_slice(extra);
+    let flags: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let serve = store.serve_logged(&args, log);
     let sip_udp = serve.sip_udp.to_string();
     let sip_tcp = serve.sip_tcp.to_string();
@@ -75,10 +78,22 @@ pub fn start_with(extra: &[&str], rtp_ports: u16, log: Option<&std::path::Path>)
         rtp_high,
         pin,
         number: TOLL,
+        flags,
     }
 }
 
 impl Bridge {
+    /// Stops `serve` (SIGTERM, waiting for it to exit) and starts it again on the same
+    /// store with the same flags; its log goes to `log` (a new file). The SIP addresses
+    /// change.
+    pub fn restart(&mut self, log: Option<&std::path::Path>) {
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        let status = self.serve.restart(self.store.command(), &flags, log);
+        assert!(status.success(), "serve did not stop cleanly: {status}");
+        self.sip_udp = self.serve.sip_udp.to_string();
+        self.sip_tcp = self.serve.sip_tcp.to_string();
+    }
+
     /// A new meeting organised by Alice with `options` (e.g.
     /// `["--allow-anonymous-start", "true"]`); its conference ID.
     pub fn meeting(&self, options: &[&str]) -> String {
