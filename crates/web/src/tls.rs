@@ -1,4 +1,4 @@
-//! HTTPS: a listener that completes the TLS handshake (rustls, ring provider) before
+//! HTTPS: a listener that completes the TLS handshake (rustls, aws-lc-rs provider) before
 //! handing a connection to axum, and the peer information both listeners report.
 
 use std::net::SocketAddr;
@@ -105,7 +105,7 @@ impl Listener for TlsListener {
     }
 }
 
-/// A rustls server configuration from PEM files, on the ring provider.
+/// A rustls server configuration from PEM files, on the aws-lc-rs provider.
 pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .map_err(|e| format!("cannot read the certificate {}: {e}", cert_file.display()))?
@@ -121,7 +121,7 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::Server
     }
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| format!("cannot read a private key from {}: {e}", key_file.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?
