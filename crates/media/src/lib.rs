@@ -1,4 +1,4 @@
-//! Sans-IO media core of pinbridge: RTP and RTCP, G.711, the jitter buffer, DTMF
+//! Sans-IO media core of pinbridge: RTP and RTCP, SRTP (RFC 3711), G.711, the jitter buffer, DTMF
 //! (RFC 4733 events and in-band tones), the conference mixer, prompt and music players,
 //! WAV decoding of the committed assets, and (with the `analysis` feature) pure audio
 //! analysis helpers for tests and the load harness.
@@ -53,6 +53,7 @@ pub mod mixer;
 pub mod player;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 pub mod wav;
 
 pub use dtmf::{DtmfDigit, InbandDetector, TelephoneEvent, TelephoneEventReceiver};
