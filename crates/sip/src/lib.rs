@@ -113,6 +113,7 @@ pub mod fuzz;
 pub mod header;
 pub mod message;
 mod response;
+pub mod sdes;
 pub mod sdp;
 pub mod transaction;
 pub mod uri;
