@@ -7,10 +7,15 @@ use crate::SAMPLE_RATE;
 /// The power of the `hz` component of `samples` (at 8 kHz), scaled so that a sine of
 /// amplitude A at that frequency gives A²/2, the mean power of the sine itself.
 pub fn goertzel_power(samples: &[i16], hz: f64) -> f64 {
+    goertzel_power_at(samples, hz, f64::from(SAMPLE_RATE))
+}
+
+/// [`goertzel_power`] for samples at `rate` hertz.
+pub fn goertzel_power_at(samples: &[i16], hz: f64, rate: f64) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
-    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * hz / SAMPLE_RATE as f64).cos();
+    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
     for &sample in samples {
         let s0 = sample as f64 + coefficient * s1 - s2;

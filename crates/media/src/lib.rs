@@ -51,6 +51,7 @@ pub mod g711;
 pub mod jitter;
 pub mod mixer;
 pub mod player;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod srtp;
