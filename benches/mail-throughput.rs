@@ -1,11 +1,13 @@
 //! The delivery throughput measurement of BENCHMARKS.md ("Email delivery throughput"):
 //! 10,000 queued emails, `pinbridge mail flush` to the test SMTP server on loopback,
-//! wall time and emails per second. Ignored by default (a measurement, not a check):
+//! wall time and emails per second. A measurement, not a test (`cargo test` does not
+//! run it):
 //!
-//!   cargo test --release --test mail-throughput -- --ignored --nocapture
+//!   cargo bench --bench mail-throughput
 
+#[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "common/mail.rs"]
+#[path = "../tests/common/mail.rs"]
 mod mail;
 
 use std::time::Instant;
@@ -16,9 +18,7 @@ use pinbridge_domain::ops::SetOptions;
 
 const EMAILS: usize = 10_000;
 
-#[test]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-fn flush_ten_thousand_emails() {
+fn main() {
     let store = common::sqlite();
     let smtp = SmtpServer::start(store.dir.path(), 0, &["--light"]);
     let config = mail::config_file(&store, smtp.port, &[]);
