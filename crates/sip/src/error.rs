@@ -126,6 +126,12 @@ pub enum NegotiationError {
     /// The offer has no connection address for the audio stream.
     #[error("offer has no connection address")]
     NoConnectionAddress,
+    /// Plain RTP offered where only SRTP is taken (SIP over TLS).
+    #[error("plain RTP is refused on this transport; offer RTP/SAVP with SDES")]
+    PlainRtpRefused,
+    /// SRTP offered without a crypto attribute pinbridge can use.
+    #[error("no usable crypto attribute: {0}")]
+    Crypto(crate::sdes::SdesError),
 }
 
 impl NegotiationError {

@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::error::{NegotiationError, SdpError};
+use crate::sdes::{self, Crypto};
 
 /// The largest SDP body accepted, in bytes.
 pub const MAX_SDP_SIZE: usize = 16 * 1024;
@@ -548,6 +549,10 @@ pub struct MediaConfig {
     pub session_id: u64,
     /// The `o=` session version.
     pub session_version: u64,
+    /// SRTP with SDES (RFC 4568): `None` takes plain RTP only (RTP/SAVP is refused);
+    /// `Some(key)` takes SRTP only, with `key` as ours (plain RTP is refused), as on SIP
+    /// over TLS.
+    pub srtp: Option<Crypto>,
 }
 
 impl MediaConfig {
@@ -562,6 +567,7 @@ impl MediaConfig {
             ptime: 20,
             session_id,
             session_version: session_id,
+            srtp: None,
         }
     }
 
@@ -608,6 +614,26 @@ pub struct Negotiated {
     /// Whether the peer put the call on hold: it will not receive (a=sendonly or
     /// a=inactive) or gave c=0.0.0.0.
     pub on_hold: bool,
+    /// The SRTP keys agreed, when the stream is SRTP.
+    pub srtp: Option<SrtpKeys>,
+}
+
+/// The SDES keys of an SRTP stream: the peer's (for what we receive) and ours (for what
+/// we send). `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// The peer's master key and salt.
+    pub remote: [u8; sdes::KEY_LEN],
+    /// Our master key and salt.
+    pub local: [u8; sdes::KEY_LEN],
+    /// The tag of the crypto attribute agreed.
+    pub tag: u32,
+}
+
+impl fmt::Debug for SrtpKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SrtpKeys {{ tag: {}, .. }}", self.tag)
+    }
 }
 
 /// Answers a remote offer: picks the first offered codec we support, keeps the offered
@@ -637,13 +663,23 @@ pub fn answer(
         .enumerate()
         .map(|(index, m)| {
             if index == chosen_index {
-                audio_section(
+                let mut section = audio_section(
                     config,
                     &m.protocol,
                     &[(negotiated.codec, negotiated.payload_type)],
                     negotiated.telephone_event,
                     negotiated.local_direction,
-                )
+                );
+                if let (Some(keys), Some(ours)) = (&negotiated.srtp, &config.srtp) {
+                    let answer = Crypto {
+                        tag: keys.tag,
+                        key: ours.key,
+                    };
+                    section
+                        .attributes
+                        .push(Attribute::value("crypto", answer.to_value()));
+                }
+                section
             } else {
                 MediaDescription {
                     media: m.media.clone(),
@@ -668,15 +704,25 @@ pub fn offer(config: &MediaConfig) -> SessionDescription {
         .iter()
         .map(|c| (*c, c.static_payload_type()))
         .collect();
-    let section = audio_section(
+    let protocol = if config.srtp.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    let mut section = audio_section(
         config,
-        "RTP/AVP",
+        protocol,
         &codecs,
         config
             .telephone_event
             .then_some(config.telephone_event_payload_type),
         Direction::SendRecv,
     );
+    if let Some(ours) = &config.srtp {
+        section
+            .attributes
+            .push(Attribute::value("crypto", ours.to_value()));
+    }
     config.description(vec![section])
 }
 
@@ -723,9 +769,31 @@ fn negotiate_stream(
     m: &MediaDescription,
     config: &MediaConfig,
 ) -> Result<Negotiated, NegotiationError> {
-    if !m.protocol.eq_ignore_ascii_case("RTP/AVP") && !m.protocol.eq_ignore_ascii_case("RTP/AVPF") {
-        return Err(NegotiationError::UnsupportedTransport(m.protocol.clone()));
-    }
+    let plain = ["RTP/AVP", "RTP/AVPF"]
+        .iter()
+        .any(|p| m.protocol.eq_ignore_ascii_case(p));
+    let secure = ["RTP/SAVP", "RTP/SAVPF"]
+        .iter()
+        .any(|p| m.protocol.eq_ignore_ascii_case(p));
+    let srtp = match (&config.srtp, plain, secure) {
+        (None, true, _) => None,
+        (Some(ours), _, true) => {
+            let theirs = sdes::choose(
+                m.attributes
+                    .iter()
+                    .filter(|a| a.name == "crypto")
+                    .filter_map(|a| a.value.as_deref()),
+            )
+            .map_err(NegotiationError::Crypto)?;
+            Some(SrtpKeys {
+                remote: theirs.key,
+                local: ours.key,
+                tag: theirs.tag,
+            })
+        }
+        (Some(_), true, _) => return Err(NegotiationError::PlainRtpRefused),
+        _ => return Err(NegotiationError::UnsupportedTransport(m.protocol.clone())),
+    };
     let rtpmaps = m.rtpmaps();
     let encoding_of = |pt: u8| {
         rtpmaps
@@ -784,6 +852,7 @@ fn negotiate_stream(
         remote_direction,
         local_direction: remote_direction.answer(),
         on_hold,
+        srtp,
     })
 }
 
@@ -813,6 +882,99 @@ mod tests {
 
     fn config() -> MediaConfig {
         MediaConfig::new("192.0.2.10".parse().unwrap(), 20000, 42)
+    }
+
+    /// An SRTP offer as baresip makes it on TLS (RTP/SAVP, one SDES key).
+    fn savp_offer(crypto: &str) -> SessionDescription {
+        let text = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 10750 RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\n{crypto}a=sendrecv\r\n"
+        );
+        SessionDescription::parse(text.as_bytes()).unwrap()
+    }
+
+    const THEIR_KEY: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+
+    fn srtp_config() -> MediaConfig {
+        MediaConfig {
+            srtp: Some(Crypto {
+                tag: 1,
+                key: [7; sdes::KEY_LEN],
+            }),
+            ..config()
+        }
+    }
+
+    #[test]
+    fn an_srtp_offer_is_answered_with_our_key_under_its_tag() {
+        let line = format!("a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n");
+        let (answer, n) = answer(&savp_offer(&line), &srtp_config()).unwrap();
+        let keys = n.srtp.clone().expect("SRTP agreed");
+        assert_eq!(keys.tag, 3);
+        assert_eq!(keys.local, [7; sdes::KEY_LEN]);
+        assert_eq!(
+            Crypto::parse(&format!("3 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}"))
+                .unwrap()
+                .key,
+            keys.remote
+        );
+        let text = String::from_utf8(answer.to_bytes()).unwrap();
+        assert!(text.contains("m=audio 20000 RTP/SAVP 0 101\r\n"), "{text}");
+        let ours = Crypto {
+            tag: 3,
+            key: [7; sdes::KEY_LEN],
+        };
+        assert!(
+            text.contains(&format!("a=crypto:{}\r\n", ours.to_value())),
+            "{text}"
+        );
+        assert!(
+            !format!("{n:?}").contains("remote: ["),
+            "keys in Debug: {n:?}"
+        );
+    }
+
+    #[test]
+    fn plain_rtp_is_refused_where_srtp_is_required_and_srtp_where_it_is_not() {
+        let plain = SessionDescription::parse(BARESIP_OFFER.as_bytes()).unwrap();
+        assert_eq!(
+            answer(&plain, &srtp_config()).err(),
+            Some(NegotiationError::PlainRtpRefused)
+        );
+        let line = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n");
+        assert_eq!(
+            answer(&savp_offer(&line), &config()).err(),
+            Some(NegotiationError::UnsupportedTransport("RTP/SAVP".into()))
+        );
+        assert!(matches!(
+            answer(&savp_offer(""), &srtp_config()).err(),
+            Some(NegotiationError::Crypto(_))
+        ));
+        let short = "a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
+        assert!(matches!(
+            answer(&savp_offer(short), &srtp_config()).err(),
+            Some(NegotiationError::Crypto(sdes::SdesError::Suite(_)))
+        ));
+    }
+
+    #[test]
+    fn our_offer_on_srtp_carries_our_key_and_its_answer_gives_theirs() {
+        let offer = offer(&srtp_config());
+        let text = String::from_utf8(offer.to_bytes()).unwrap();
+        assert!(text.contains(" RTP/SAVP "), "{text}");
+        assert!(
+            text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{text}"
+        );
+        let line = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n");
+        let n = accept_answer(&savp_offer(&line), &srtp_config()).unwrap();
+        assert!(n.srtp.is_some());
+        assert!(
+            !String::from_utf8(super::offer(&config()).to_bytes())
+                .unwrap()
+                .contains("crypto")
+        );
     }
 
     #[test]
