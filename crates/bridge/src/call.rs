@@ -10,6 +10,7 @@ use pinbridge_media::jitter::PushOutcome;
 use pinbridge_media::mixer::limit;
 use pinbridge_media::rtcp;
 use pinbridge_media::rtp::SequenceCheck;
+use pinbridge_media::srtp::CallSrtp;
 use pinbridge_media::{
     Codec, FRAME_SAMPLES, Frame, InbandDetector, JitterBuffer, MixOutput, Mixer, MusicOnHold,
     PlayerState, PromptPlayer, ReceiverStats, RtpPacket, RtpSender, SILENT_FRAME,
@@ -70,6 +71,8 @@ pub(crate) struct CallState {
     pub reported_lost: i64,
     /// The tick this call's last packet was built in.
     pub sent_at_tick: u64,
+    /// The call's SRTP, when its media is encrypted.
+    pub srtp: Option<Box<CallSrtp>>,
 }
 
 /// One datagram to send, kept in the bridge's byte arena until the driver takes it.
@@ -119,6 +122,22 @@ impl CallState {
             // Not answered yet: nothing is latched before the answer.
             return None;
         }
+        // An SRTP call takes only authentic packets: nothing forged or replayed reaches
+        // the latch, the statistics or the jitter buffer.
+        let decrypted;
+        let bytes = match self.srtp.as_mut() {
+            Some(srtp) => match srtp.unprotect_rtp(bytes) {
+                Ok(plain) => {
+                    decrypted = plain;
+                    &decrypted[..]
+                }
+                Err(_) => {
+                    counters.srtp_packets_refused += 1;
+                    return None;
+                }
+            },
+            None => bytes,
+        };
         let packet = RtpPacket::parse(bytes).ok()?;
         match self
             .latch
@@ -192,6 +211,20 @@ impl CallState {
         if self.answer_at.is_some() {
             return;
         }
+        let decrypted;
+        let bytes = match self.srtp.as_mut() {
+            Some(srtp) => match srtp.unprotect_rtcp(bytes) {
+                Ok(plain) => {
+                    decrypted = plain;
+                    &decrypted[..]
+                }
+                Err(_) => {
+                    counters.srtp_packets_refused += 1;
+                    return;
+                }
+            },
+            None => bytes,
+        };
         let Ok(packets) = rtcp::parse_compound(bytes) else {
             return;
         };
@@ -243,7 +276,12 @@ impl CallState {
             .sender_report(&report)
             .and_then(|b| b.source_description(&[(self.sender.ssrc(), CNAME)]))
             .ok()?;
-        builder.finish().ok().map(|bytes| (destination, bytes))
+        let bytes = builder.finish().ok()?;
+        let bytes = match self.srtp.as_mut() {
+            Some(srtp) => srtp.protect_rtcp(&bytes).ok()?,
+            None => bytes,
+        };
+        Some((destination, bytes))
     }
 
     /// This tick's payload for the call, written into `packet` as an RTP packet; returns
@@ -306,6 +344,15 @@ impl CallState {
             .sender
             .write_packet(payload, FRAME_SAMPLES as u32, packet)
             .ok();
+        let written = match (written, self.srtp.as_mut()) {
+            (Some(len), Some(srtp)) => srtp.protect_rtp(&packet[..len]).ok().and_then(|sealed| {
+                let out = packet.get_mut(..sealed.len())?;
+                out.copy_from_slice(&sealed);
+                Some(sealed.len())
+            }),
+            (written, None) => written,
+            (None, Some(_)) => None,
+        };
         (written, finished)
     }
 }

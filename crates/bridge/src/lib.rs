@@ -48,6 +48,7 @@ use pinbridge_ivr::{
     Action, Call as Flow, ConferenceInfo, ConferenceLookup, Config as FlowConfig,
     Input as FlowInput, MeetingNotice, Tone,
 };
+use pinbridge_media::srtp::CallSrtp;
 use pinbridge_media::{
     Codec, FRAME_SAMPLES, InbandDetector, JitterBuffer, Mixer, MixerConfig, MusicOnHold,
     PlayoutKind, PromptPlayer, ReceiverStats, RtpSender, SILENT_FRAME, TelephoneEventReceiver,
@@ -100,7 +101,7 @@ impl CallKey {
 }
 
 /// What the RTP side of a call uses, as negotiated in SDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteMedia {
     /// Where to send until the caller's RTP arrives; `None` when the caller is on hold.
     pub address: Option<SocketAddr>,
@@ -110,6 +111,9 @@ pub struct RemoteMedia {
     pub payload_type: u8,
     /// The telephone-event payload type, if negotiated.
     pub telephone_event: Option<u8>,
+    /// The SDES keys when the call's media is SRTP (RFC 3711): every packet in is
+    /// authenticated and decrypted, every packet out encrypted and tagged.
+    pub srtp: Option<pinbridge_media::srtp::CallKeys>,
 }
 
 /// A call the SIP side has taken (it rings; the core answers it after the ring delay).
@@ -318,6 +322,9 @@ pub struct Counters {
     pub rtp_source_moves: u64,
     /// Calls hung up because no RTP arrived for the RTP timeout.
     pub rtp_timeouts: u64,
+    /// SRTP or SRTCP packets refused: not authentic under the call's keys, replayed or
+    /// malformed.
+    pub srtp_packets_refused: u64,
 }
 
 impl Counters {
@@ -334,6 +341,7 @@ impl Counters {
         self.rtcp_packets_foreign += other.rtcp_packets_foreign;
         self.rtp_source_moves += other.rtp_source_moves;
         self.rtp_timeouts += other.rtp_timeouts;
+        self.srtp_packets_refused += other.srtp_packets_refused;
     }
 }
 
@@ -431,8 +439,8 @@ impl Bridge {
     }
 
     /// Takes a call the SIP side has accepted for set-up: it rings for the ring delay,
-    /// then [`Event::Answer`] asks for its answer. When the caller flow cannot be built,
-    /// [`Event::Hangup`] and [`Event::Released`] follow at once.
+    /// then [`Event::Answer`] asks for its answer. When the caller flow or the call's SRTP
+    /// contexts cannot be built, [`Event::Hangup`] and [`Event::Released`] follow at once.
     pub fn add_call(&mut self, now: Instant, new: NewCall) -> CallKey {
         let language = self.prompt_language(&new.called_number);
         let flow_config = FlowConfig {
@@ -446,7 +454,15 @@ impl Bridge {
                 None
             }
         };
+        let srtp = match new.media.srtp.clone().map(CallSrtp::new).transpose() {
+            Ok(srtp) => Some(srtp.map(Box::new)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot set up the call's SRTP; refusing the call");
+                None
+            }
+        };
         let (ssrc, sequence, timestamp) = new.rtp_seed;
+        let payload_type = new.media.payload_type;
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -454,7 +470,7 @@ impl Bridge {
                 self.calls.len() - 1
             }
         };
-        let Some(flow) = flow else {
+        let (Some(flow), Some(srtp)) = (flow, srtp) else {
             self.events.push_back(Event::Hangup(new.handle));
             self.events.push_back(Event::Released {
                 call: CallKey(slot),
@@ -478,7 +494,7 @@ impl Bridge {
             events: TelephoneEventReceiver::new(),
             inband: InbandDetector::new(Default::default()),
             stats: ReceiverStats::new(8000),
-            sender: RtpSender::new(ssrc, new.media.payload_type, sequence, timestamp),
+            sender: RtpSender::new(ssrc, payload_type, sequence, timestamp),
             prompt: PromptPlayer::new(),
             prompt_id: None,
             tone: ToneGenerator::new(Vec::new()),
@@ -491,6 +507,7 @@ impl Bridge {
             member: None,
             reported_lost: 0,
             sent_at_tick: u64::MAX,
+            srtp,
         });
         self.by_handle.insert(new.handle, slot);
         tracing::debug!(call = new.handle.0, port = new.port, "call rings");
@@ -687,6 +704,17 @@ impl Bridge {
                         room.mixer.set_codec(id, media.codec);
                     }
                     call.sender.set_payload_type(media.payload_type);
+                    if call.media.srtp != media.srtp {
+                        // New keys (a re-INVITE): new contexts. Keys that cannot be used
+                        // end the call rather than let its media go out in the clear.
+                        match media.srtp.clone().map(CallSrtp::new).transpose() {
+                            Ok(srtp) => call.srtp = srtp.map(Box::new),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the call's new SRTP keys cannot be used; hanging up");
+                                self.events.push_back(Event::Hangup(handle));
+                            }
+                        }
+                    }
                     call.media = media;
                 }
             }

@@ -368,6 +368,7 @@ fn a_reinvite_to_another_codec_is_sent_and_mixed_in_it() {
             codec: Codec::Pcma,
             payload_type: 8,
             telephone_event: Some(common::TELEPHONE_EVENT),
+            srtp: None,
         },
     ));
     sim.run(Duration::from_secs(2));
@@ -473,4 +474,110 @@ fn tone_payload(hz: f64) -> [u8; FRAME_SAMPLES] {
 
 fn common_conference() -> pinbridge_domain::ConferenceId {
     pinbridge_domain::ConferenceId::parse(common::CONFERENCE).unwrap()
+}
+
+#[test]
+fn srtp_calls_take_only_authentic_packets_and_are_mixed_with_plain_ones() {
+    let mut sim = Sim::new(BYPASS);
+    // The organiser's call is SRTP, its PIN typed as encrypted telephone-events.
+    let a = sim.dial_srtp(Some(A));
+    sim.run(Duration::from_millis(400));
+    sim.rfc4733_keys(a, &format!("{}#*{}#", common::CONFERENCE, common::PIN));
+    sim.until_placed(a);
+    assert!(sim.started(), "encrypted keys did not start the meeting");
+    let b = sim.dial_srtp(Some(B));
+    sim.run(Duration::from_millis(400));
+    sim.rfc4733_keys(b, &format!("{}#", common::CONFERENCE));
+    sim.until_placed(b);
+    let c = sim.caller(Some(C));
+    sim.run(Duration::from_secs(6));
+    assert_eq!(sim.counts(), (3, 0));
+    for (id, own, others) in [(a, A, [B, C]), (b, B, [A, C]), (c, C, [A, B])] {
+        for hz in others {
+            assert!(sim.hears(id, hz), "{id:?} does not hear {hz} Hz");
+        }
+        assert!(!sim.hears(id, own), "{id:?} hears itself");
+    }
+    for id in [a, b] {
+        let phone = &sim.phones[&id];
+        assert_eq!(phone.srtp_refused, 0, "{id:?} got packets it cannot open");
+        assert!(phone.rtcp_packets > 0, "{id:?} got no SRTCP it can open");
+    }
+    assert!(
+        sim.phones[&c].rtcp_packets > 0,
+        "the plain call got no RTCP"
+    );
+    assert_eq!(sim.bridge.take_counters().srtp_packets_refused, 0);
+
+    // Plain RTP from the SRTP caller's own address, and SRTP under another key: neither
+    // is heard, both are counted. The caller's real stream goes quiet meanwhile.
+    sim.phones.get_mut(&b).unwrap().quiet = true;
+    let source = sim.phones[&b].address;
+    let mut plain = RtpSender::new(0x1002, 0, 5000, 0);
+    let mut forged = pinbridge_media::srtp::CallSrtp::new(pinbridge_media::srtp::CallKeys {
+        remote: pinbridge_media::srtp::MasterKey::from_array(&[7; 30]),
+        local: pinbridge_media::srtp::MasterKey::from_array(&[9; 30]),
+    })
+    .unwrap();
+    const INJECTED: f64 = 2600.0;
+    for i in 0..100 {
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        for (n, sample) in pcm.iter_mut().enumerate() {
+            let t = (i * FRAME_SAMPLES + n) as f64 / 8000.0;
+            *sample = (8000.0 * (2.0 * std::f64::consts::PI * INJECTED * t).sin()) as i16;
+        }
+        let mut payload = [0u8; FRAME_SAMPLES];
+        Codec::Pcmu.encode(&pcm, &mut payload);
+        let mut buf = [0u8; 256];
+        let len = plain
+            .write_packet(&payload, FRAME_SAMPLES as u32, &mut buf)
+            .unwrap();
+        let bytes = if i % 2 == 0 {
+            buf[..len].to_vec()
+        } else {
+            forged.protect_rtp(&buf[..len]).unwrap()
+        };
+        sim.inject(b, Channel::Rtp, source, &bytes);
+        sim.run(Duration::from_millis(20));
+    }
+    let counters = sim.bridge.take_counters();
+    assert_eq!(counters.srtp_packets_refused, 100);
+    assert!(!sim.hears(a, B), "the quiet SRTP caller is still heard");
+    assert!(
+        !sim.hears(a, INJECTED) && !sim.hears(c, INJECTED),
+        "the injected packets were played"
+    );
+    assert!(sim.hears(a, C), "the meeting stopped");
+}
+
+#[test]
+fn a_replayed_srtp_packet_is_refused() {
+    let mut sim = Sim::new(BYPASS);
+    let a = sim.dial_srtp(Some(A));
+    sim.run(Duration::from_secs(1));
+    sim.phones.get_mut(&a).unwrap().quiet = true;
+    let source = sim.phones[&a].address;
+    // Far ahead of what the phone's own stream has sent under the same key.
+    let mut sender = RtpSender::new(0x5005, 0, 20_000, 0);
+    let payload = [Codec::Pcmu.silence_code(); FRAME_SAMPLES];
+    let mut buf = [0u8; 256];
+    let len = sender
+        .write_packet(&payload, FRAME_SAMPLES as u32, &mut buf)
+        .unwrap();
+    // The phone's own context seals the packet; the first copy is taken, the second not.
+    let sealed = {
+        let phone = sim.phones.get_mut(&a).unwrap();
+        phone
+            .srtp
+            .as_mut()
+            .unwrap()
+            .protect_rtp(&buf[..len])
+            .unwrap()
+    };
+    let _ = sim.bridge.take_counters();
+    sim.inject(a, Channel::Rtp, source, &sealed);
+    sim.inject(a, Channel::Rtp, source, &sealed);
+    let counters = sim.bridge.take_counters();
+    assert_eq!(counters.srtp_packets_refused, 1, "the replay was taken");
+    assert_eq!(counters.rtp_packets_received, 1);
 }

@@ -74,6 +74,15 @@ impl MasterKey {
         Some(MasterKey { key, salt })
     }
 
+    /// A master key from its 30 bytes (key, then salt), as SDES carries them.
+    pub fn from_array(bytes: &[u8; MASTER_KEY_LEN + MASTER_SALT_LEN]) -> MasterKey {
+        let mut key = [0u8; MASTER_KEY_LEN];
+        let mut salt = [0u8; MASTER_SALT_LEN];
+        key.copy_from_slice(&bytes[..MASTER_KEY_LEN]);
+        salt.copy_from_slice(&bytes[MASTER_KEY_LEN..]);
+        MasterKey { key, salt }
+    }
+
     /// The 30 bytes (key, then salt).
     pub fn to_bytes(&self) -> [u8; MASTER_KEY_LEN + MASTER_SALT_LEN] {
         let mut out = [0u8; MASTER_KEY_LEN + MASTER_SALT_LEN];
@@ -345,6 +354,66 @@ impl SrtpContext {
         }
         self.rtcp_window.accept(index);
         Ok(out)
+    }
+}
+
+/// The two master keys of one SRTP call, as SDES agreed them: the peer's, for what we
+/// receive, and ours, for what we send. `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallKeys {
+    /// The peer's master key and salt.
+    pub remote: MasterKey,
+    /// Our master key and salt.
+    pub local: MasterKey,
+}
+
+impl std::fmt::Debug for CallKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallKeys(..)")
+    }
+}
+
+/// Both directions of one call's SRTP: what arrives is unprotected with the peer's
+/// keys, what is sent protected with ours.
+pub struct CallSrtp {
+    keys: CallKeys,
+    inbound: SrtpContext,
+    outbound: SrtpContext,
+}
+
+impl CallSrtp {
+    /// The contexts of a call keyed with `keys`.
+    pub fn new(keys: CallKeys) -> Result<CallSrtp, SrtpError> {
+        Ok(CallSrtp {
+            inbound: SrtpContext::new(&keys.remote)?,
+            outbound: SrtpContext::new(&keys.local)?,
+            keys,
+        })
+    }
+
+    /// The keys the contexts were made from.
+    pub fn keys(&self) -> &CallKeys {
+        &self.keys
+    }
+
+    /// An SRTP packet from the peer, as RTP.
+    pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.inbound.unprotect_rtp(packet)
+    }
+
+    /// An SRTCP packet from the peer, as RTCP.
+    pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.inbound.unprotect_rtcp(packet)
+    }
+
+    /// An RTP packet of ours, as SRTP.
+    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.outbound.protect_rtp(packet)
+    }
+
+    /// An RTCP packet of ours, as SRTCP.
+    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.outbound.protect_rtcp(packet)
     }
 }
 

@@ -23,6 +23,7 @@ use pinbridge_domain::user::{AudioConferencing, User, UserId};
 use pinbridge_domain::{ConferenceId, PinHash};
 use pinbridge_domain::{DisplayName, Upn};
 use pinbridge_media::analysis::goertzel_power;
+use pinbridge_media::srtp::{CallKeys, CallSrtp, MasterKey};
 use pinbridge_media::{Codec, FRAME_SAMPLES, RtpPacket, RtpSender};
 
 /// The organiser's PIN.
@@ -62,6 +63,56 @@ pub struct Phone {
     pub released: bool,
     /// It stopped sending (on hold, or gone quiet).
     pub quiet: bool,
+    /// Its SRTP, when the call's media is encrypted: what it sends is protected with its
+    /// key, what it receives unprotected with the bridge's.
+    pub srtp: Option<CallSrtp>,
+    /// Packets it received that did not unprotect.
+    pub srtp_refused: usize,
+    /// RTCP compound packets it received that parse (after unprotecting, with SRTP).
+    pub rtcp_packets: usize,
+}
+
+/// An RTCP packet from the core, for the phone whose RTP address is one port below
+/// where it went.
+fn receive_rtcp(
+    phones: &mut BTreeMap<CallId, Phone>,
+    by_address: &HashMap<SocketAddr, CallId>,
+    misdirected: &mut Vec<(CallKey, SocketAddr)>,
+    (call, destination): (CallKey, SocketAddr),
+    bytes: &[u8],
+) {
+    let rtp = SocketAddr::new(destination.ip(), destination.port().wrapping_sub(1));
+    let Some(phone) = by_address
+        .get(&rtp)
+        .and_then(|id| phones.get_mut(id))
+        .filter(|p| p.key == call)
+    else {
+        misdirected.push((call, destination));
+        return;
+    };
+    let plain = match phone.srtp.as_mut() {
+        Some(srtp) => match srtp.unprotect_rtcp(bytes) {
+            Ok(plain) => plain,
+            Err(_) => {
+                phone.srtp_refused += 1;
+                return;
+            }
+        },
+        None => bytes.to_vec(),
+    };
+    if pinbridge_media::rtcp::parse_compound(&plain).is_ok() {
+        phone.rtcp_packets += 1;
+    }
+}
+
+impl Phone {
+    /// An RTP packet as the phone puts it on the wire: protected when the call is SRTP.
+    fn seal(&mut self, packet: &[u8]) -> Vec<u8> {
+        match self.srtp.as_mut() {
+            Some(srtp) => srtp.protect_rtp(packet).expect("SRTP protects"),
+            None => packet.to_vec(),
+        }
+    }
 }
 
 /// What a meeting is like.
@@ -185,15 +236,39 @@ impl Sim {
 
     /// A phone calls in, with `telephone_event` negotiated or (`None`) keys in-band only.
     pub fn dial_with(&mut self, tone: Option<f64>, telephone_event: Option<u8>) -> CallId {
+        self.dial_media(tone, telephone_event, false)
+    }
+
+    /// A phone calls in with SRTP (keys as SDES would agree them) and telephone-events.
+    pub fn dial_srtp(&mut self, tone: Option<f64>) -> CallId {
+        self.dial_media(tone, Some(TELEPHONE_EVENT), true)
+    }
+
+    fn dial_media(&mut self, tone: Option<f64>, telephone_event: Option<u8>, srtp: bool) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
         let address = SocketAddr::from(([192, 0, 2, 10], 20_000 + 2 * id.0 as u16));
         let port = 40_000 + 2 * id.0 as u16;
+        // Distinct keys per call and direction: the phone's and the bridge's.
+        let phone_key = MasterKey::from_array(&[id.0 as u8; 30]);
+        let bridge_key = MasterKey::from_array(&[0x80 | id.0 as u8; 30]);
+        let keys = srtp.then(|| CallKeys {
+            remote: phone_key.clone(),
+            local: bridge_key.clone(),
+        });
+        let phone_srtp = srtp.then(|| {
+            CallSrtp::new(CallKeys {
+                remote: bridge_key,
+                local: phone_key,
+            })
+            .expect("SRTP contexts")
+        });
         let media = RemoteMedia {
             address: Some(address),
             codec: Codec::Pcmu,
             payload_type: 0,
             telephone_event,
+            srtp: keys,
         };
         let key = self.bridge.add_call(
             self.now,
@@ -228,6 +303,9 @@ impl Sim {
                 hung_up: false,
                 released: false,
                 quiet: false,
+                srtp: phone_srtp,
+                srtp_refused: 0,
+                rtcp_packets: 0,
             },
         );
         self.by_address.insert(address, id);
@@ -266,7 +344,8 @@ impl Sim {
                     .sender
                     .write_packet(&event.to_bytes(), samples, &mut buf)
                     .unwrap();
-                phone.queued.push_back(buf[..len].to_vec());
+                let packet = phone.seal(&buf[..len]);
+                phone.queued.push_back(packet);
             }
             self.run(Duration::from_millis(200));
         }
@@ -374,7 +453,8 @@ impl Sim {
                 .sender
                 .write_packet(&payload, FRAME_SAMPLES as u32, &mut buf)
                 .unwrap();
-            phone.queued.push_back(buf[..len].to_vec());
+            let packet = phone.seal(&buf[..len]);
+            phone.queued.push_back(packet);
         }
         let ids: Vec<CallId> = self.phones.keys().copied().collect();
         for id in ids {
@@ -402,7 +482,14 @@ impl Sim {
             loop {
                 match self.bridge.poll_output() {
                     Output::Transmit(t) => {
-                        if t.channel != Channel::Rtp {
+                        if t.channel == Channel::Rtcp {
+                            receive_rtcp(
+                                &mut self.phones,
+                                &self.by_address,
+                                &mut self.misdirected,
+                                (t.call, t.destination),
+                                t.payload,
+                            );
                             continue;
                         }
                         let phone = self
@@ -414,7 +501,21 @@ impl Sim {
                             self.misdirected.push((t.call, t.destination));
                             continue;
                         };
-                        let packet = RtpPacket::parse(t.payload).expect("the core sends valid RTP");
+                        let opened;
+                        let payload = match phone.srtp.as_mut() {
+                            Some(srtp) => match srtp.unprotect_rtp(t.payload) {
+                                Ok(plain) => {
+                                    opened = plain;
+                                    &opened[..]
+                                }
+                                Err(_) => {
+                                    phone.srtp_refused += 1;
+                                    continue;
+                                }
+                            },
+                            None => t.payload,
+                        };
+                        let packet = RtpPacket::parse(payload).expect("the core sends valid RTP");
                         let codec = match packet.payload_type {
                             0 => Codec::Pcmu,
                             8 => Codec::Pcma,
