@@ -488,6 +488,19 @@ impl Endpoint {
         status: u16,
         reason: &str,
     ) -> Result<(), CallError> {
+        self.reject_with_warning(now, call, status, reason, None)
+    }
+
+    /// Refuses a call that has not been answered, saying why in a Warning header
+    /// (RFC 3261 §20.43, code 399) when `warning` is given.
+    pub fn reject_with_warning(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        status: u16,
+        reason: &str,
+        warning: Option<&str>,
+    ) -> Result<(), CallError> {
         if !(300..=699).contains(&status) {
             return Err(CallError::InvalidStatus(status));
         }
@@ -496,7 +509,16 @@ impl Endpoint {
             (Some(p), CallState::Offered) if !p.reinvite => {}
             _ => return Err(invalid(c.state, "reject")),
         }
-        self.refuse_call(now, call.0, status, reason, EndReason::Rejected);
+        let headers = warning
+            .map(|w| {
+                (
+                    "Warning",
+                    format!("399 pinbridge \"{}\"", w.replace(['"', '\\'], "")),
+                )
+            })
+            .into_iter()
+            .collect();
+        self.refuse_call(now, call.0, status, reason, EndReason::Rejected, headers);
         Ok(())
     }
 
@@ -513,6 +535,7 @@ impl Endpoint {
                     480,
                     "Temporarily Unavailable",
                     EndReason::LocalHangup,
+                    Vec::new(),
                 );
             }
             CallState::Answered => {
@@ -1518,7 +1541,15 @@ impl Endpoint {
     }
 
     /// Refuses a call that has not been answered and reports its end.
-    fn refuse_call(&mut self, now: Instant, call: u64, status: u16, reason: &str, why: EndReason) {
+    fn refuse_call(
+        &mut self,
+        now: Instant,
+        call: u64,
+        status: u16,
+        reason: &str,
+        why: EndReason,
+        headers: Vec<(&'static str, String)>,
+    ) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1527,6 +1558,7 @@ impl Endpoint {
         };
         let reply = Reply {
             to_tag: Some(c.dialog.local_tag.clone()),
+            headers,
             ..Reply::default()
         };
         self.respond(now, pending.tx, status, reason, reply);
