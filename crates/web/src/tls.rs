@@ -105,29 +105,63 @@ impl Listener for TlsListener {
     }
 }
 
-/// A rustls server configuration from PEM files, on the aws-lc-rs provider.
+/// The HTTPS server configuration from PEM files, on the aws-lc-rs provider.
 pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .map_err(|e| format!("cannot read the certificate {}: {e}", cert_file.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            format!(
-                "the certificate {} is not valid PEM: {e}",
-                cert_file.display()
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(format!("no certificate in {}", cert_file.display()));
-    }
+    let mut config = tls_server_config(cert_file, key_file, None)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A rustls server configuration from PEM files, on the aws-lc-rs provider (the one
+/// crypto provider of the service; HTTPS and SIP over TLS share it). With `client_ca`,
+/// clients must present a certificate chain that leads to one of the PEM certificates
+/// in that file; without it, none is asked for.
+pub fn tls_server_config(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca: Option<&Path>,
+) -> Result<rustls::ServerConfig, String> {
+    let certs = read_certificates(cert_file)?;
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| format!("cannot read a private key from {}: {e}", key_file.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_no_client_auth()
+        .map_err(|e| format!("TLS setup failed: {e}"))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca_file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certificates(ca_file)? {
+                roots.add(cert).map_err(|e| {
+                    format!(
+                        "{} holds an unusable CA certificate: {e}",
+                        ca_file.display()
+                    )
+                })?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| format!("cannot verify clients with {}: {e}", ca_file.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+        .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))
+}
+
+/// Every certificate in a PEM file; none is an error.
+fn read_certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+        .map_err(|e| format!("cannot read the certificate {}: {e}", file.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the certificate {} is not valid PEM: {e}", file.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", file.display()));
+    }
+    Ok(certs)
 }
