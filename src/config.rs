@@ -135,12 +135,35 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "a call with no RTP for this long is hung up",
     ),
     (
+        "sip_tls",
+        "(none)",
+        "address SIP over TLS listens on; its calls get SRTP (SDES); needs tls_cert and tls_key",
+    ),
+    (
+        "sip_tls_client_ca",
+        "(none)",
+        "PEM file of CAs: clients of SIP over TLS must present a certificate one of them issued",
+    ),
+    (
+        "sip_tls_plain_rtp",
+        "false",
+        "calls over TLS that offer plain RTP are taken instead of refused with 488",
+    ),
+    (
         "https",
         "(none)",
         "address the web server also serves HTTPS on; needs tls_cert and tls_key",
     ),
-    ("tls_cert", "(none)", "PEM certificate chain for HTTPS"),
-    ("tls_key", "(none)", "PEM private key for HTTPS"),
+    (
+        "tls_cert",
+        "(none)",
+        "PEM certificate chain for HTTPS and SIP over TLS",
+    ),
+    (
+        "tls_key",
+        "(none)",
+        "PEM private key for HTTPS and SIP over TLS",
+    ),
     (
         "trusted_proxies",
         "(none)",

@@ -42,8 +42,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the service: web server and health check (and, later, SIP and mail).
-    Serve(serve::ServeArgs),
+    /// Run the service: web server, SIP dial-in bridge and mail delivery.
+    Serve(Box<serve::ServeArgs>),
     /// Tenant conferencing settings (Get-/Set-CsOnlineDialInConferencingTenantSettings).
     #[command(subcommand)]
     Tenant(admin::TenantCommand),
@@ -139,7 +139,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(&globals, args).await,
+            Command::Serve(args) => serve::run(&globals, *args).await,
             Command::Tenant(cmd) => admin::tenant(&globals, cmd).await,
             Command::Number(cmd) => admin::number(&globals, cmd).await,
             Command::User(cmd) => admin::user(&globals, cmd).await,

@@ -23,6 +23,44 @@ pub struct ServeArgs {
     sip: SipArgs,
     #[command(flatten)]
     web: WebArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// The certificate HTTPS and SIP over TLS present.
+#[derive(Args)]
+pub struct TlsArgs {
+    /// The certificate chain for HTTPS and SIP over TLS, PEM.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key for HTTPS and SIP over TLS, PEM.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+/// The certificate and key files, when both are set.
+struct TlsFiles {
+    cert: Option<std::path::PathBuf>,
+    key: Option<std::path::PathBuf>,
+}
+
+impl TlsFiles {
+    fn read(g: &Globals, args: TlsArgs) -> Result<Self, String> {
+        Ok(Self {
+            cert: g.sources.get("tls_cert", args.tls_cert)?,
+            key: g.sources.get("tls_key", args.tls_key)?,
+        })
+    }
+
+    /// Both files, or an error naming the `setting` that needs them.
+    fn both(&self, setting: &str) -> Result<(&std::path::Path, &std::path::Path), String> {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Ok((cert, key)),
+            _ => Err(format!(
+                "{setting} needs --tls-cert FILE and --tls-key FILE"
+            )),
+        }
+    }
 }
 
 /// HTTPS and reverse-proxy settings of the web server.
@@ -31,12 +69,6 @@ pub struct WebArgs {
     /// Also serve HTTPS on this address (needs --tls-cert and --tls-key).
     #[arg(long, value_name = "ADDR")]
     https: Option<SocketAddr>,
-    /// The certificate chain for HTTPS, PEM.
-    #[arg(long, value_name = "FILE")]
-    tls_cert: Option<std::path::PathBuf>,
-    /// The private key for HTTPS, PEM.
-    #[arg(long, value_name = "FILE")]
-    tls_key: Option<std::path::PathBuf>,
     /// A reverse proxy (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are
     /// believed; repeat for more [default: none].
     #[arg(long, value_name = "CIDR")]
@@ -64,6 +96,17 @@ pub struct SipArgs {
     /// Hang up a call with no RTP for this many seconds [default: 60].
     #[arg(long, value_name = "SECONDS")]
     rtp_timeout: Option<u64>,
+    /// Also take SIP over TLS on this address, its calls with SRTP (needs --tls-cert and
+    /// --tls-key).
+    #[arg(long, value_name = "ADDR")]
+    sip_tls: Option<SocketAddr>,
+    /// Trunks connecting over TLS must present a certificate issued by a CA in this PEM
+    /// file [default: no client certificate asked for].
+    #[arg(long, value_name = "FILE")]
+    sip_tls_client_ca: Option<std::path::PathBuf>,
+    /// Calls over TLS may have plain RTP when they offer no SRTP [default: refused with 488].
+    #[arg(long)]
+    sip_tls_plain_rtp: bool,
 }
 
 /// A comma-separated list of CIDRs, as the config file and environment give it.
@@ -88,13 +131,18 @@ async fn start_bridge(
     g: &Globals,
     app: &pinbridge_app::App,
     args: SipArgs,
+    tls: &TlsFiles,
 ) -> Result<pinbridge_dialin::DialIn, String> {
-    let config = bridge_config(g, args)?;
+    let config = bridge_config(g, args, tls)?;
     let bridge = pinbridge_dialin::DialIn::start(app.clone(), config)
         .await
         .map_err(|e| e.to_string())?;
+    let tls = bridge
+        .tls_address()
+        .map(|a| format!(" tls:{a}"))
+        .unwrap_or_default();
     println!(
-        "sip listening on udp:{} tcp:{}",
+        "sip listening on udp:{} tcp:{}{tls}",
         bridge.udp_address(),
         bridge.tcp_address()
     );
@@ -102,7 +150,11 @@ async fn start_bridge(
 }
 
 /// The bridge's settings from flags, the config file and the environment.
-fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_dialin::DialInConfig, String> {
+fn bridge_config(
+    g: &Globals,
+    args: SipArgs,
+    files: &TlsFiles,
+) -> Result<pinbridge_dialin::DialInConfig, String> {
     let defaults = pinbridge_dialin::DialInConfig::default();
     let sip_udp = g.sources.get("sip_udp", args.sip_udp)?;
     let sip_tcp = g.sources.get("sip_tcp", args.sip_tcp)?;
@@ -120,6 +172,26 @@ fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_dialin::DialInC
     if rtp_timeout.is_zero() {
         return Err("rtp_timeout_seconds must be at least 1".into());
     }
+    let client_ca = g.sources.get("sip_tls_client_ca", args.sip_tls_client_ca)?;
+    let plain_rtp = g
+        .sources
+        .get("sip_tls_plain_rtp", args.sip_tls_plain_rtp.then_some(true))?
+        .unwrap_or(false);
+    let tls = match g.sources.get("sip_tls", args.sip_tls)? {
+        Some(address) => {
+            let (cert, key) = files.both("--sip-tls")?;
+            let server = pinbridge_web::tls::tls_server_config(cert, key, client_ca.as_deref())?;
+            Some(pinbridge_dialin::SipTlsConfig {
+                address,
+                server: std::sync::Arc::new(server),
+                plain_rtp,
+            })
+        }
+        None if client_ca.is_some() || plain_rtp => {
+            return Err("sip_tls_client_ca and sip_tls_plain_rtp need --sip-tls ADDR".into());
+        }
+        None => None,
+    };
     let config = pinbridge_dialin::DialInConfig {
         sip_udp: sip_udp.unwrap_or(defaults.sip_udp),
         sip_tcp: sip_tcp.unwrap_or(defaults.sip_tcp),
@@ -131,6 +203,7 @@ fn bridge_config(g: &Globals, args: SipArgs) -> Result<pinbridge_dialin::DialInC
         public_address: g.sources.get("public_address", args.public_address)?,
         rtp_timeout,
         tcp: defaults.tcp,
+        tls,
     };
     Ok(config)
 }
@@ -176,7 +249,8 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     // A machine-readable line for scripts and tests that start serve on port 0.
     println!("listening on http://{local}");
     // The dial-in bridge answers calls next to the web server.
-    let bridge = start_bridge(g, &app, args.sip).await?;
+    let tls = TlsFiles::read(g, args.tls)?;
+    let bridge = start_bridge(g, &app, args.sip, &tls).await?;
     pinbridge_web::set_metrics_renderer(pinbridge_dialin::metrics::render);
     // The mail worker delivers the outbox next to the web server.
     let (transport, mail_config) = crate::mail_cli::worker_settings(g, &config.data_dir)?;
@@ -186,7 +260,7 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
     println!("mail goes to {mail_destination}");
     let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
     let mail_task = tokio::spawn(async move { worker.run(mail_stopped).await });
-    let served = serve_web(g, args.web, &app, listener, signals).await;
+    let served = serve_web(g, args.web, &tls, &app, listener, signals).await;
     bridge.shutdown().await;
     // Sends in flight finish (each SMTP command is time-limited); the rest stays queued.
     let _ = stop_mail.send(true);
@@ -234,6 +308,7 @@ impl StopSignals {
 async fn serve_web(
     g: &Globals,
     args: WebArgs,
+    tls_files: &TlsFiles,
     app: &pinbridge_app::App,
     http: tokio::net::TcpListener,
     signals: StopSignals,
@@ -254,8 +329,6 @@ async fn serve_web(
     state.web = std::sync::Arc::new(web);
     let router = pinbridge_web::app(state);
     let https = g.sources.get("https", args.https)?;
-    let cert = g.sources.get("tls_cert", args.tls_cert)?;
-    let key = g.sources.get("tls_key", args.tls_key)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         signals.wait().await;
@@ -274,13 +347,11 @@ async fn serve_web(
     let Some(https) = https else {
         return plain.await.map_err(|e| format!("web server failed: {e}"));
     };
-    let (Some(cert), Some(key)) = (cert, key) else {
-        return Err("--https needs --tls-cert FILE and --tls-key FILE".into());
-    };
+    let (cert, key) = tls_files.both("--https")?;
     let listener = tokio::net::TcpListener::bind(https)
         .await
         .map_err(|e| format!("cannot listen on {https}: {e}"))?;
-    let tls = pinbridge_web::TlsListener::new(listener, &cert, &key)?;
+    let tls = pinbridge_web::TlsListener::new(listener, cert, key)?;
     let local = axum::serve::Listener::local_addr(&tls).map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "HTTPS server listening");
     println!("listening on https://{local}");

@@ -268,6 +268,7 @@ impl Engine {
         metrics::add(&METRICS.rtcp_packets_foreign, c.rtcp_packets_foreign);
         metrics::add(&METRICS.rtp_source_moves, c.rtp_source_moves);
         metrics::add(&METRICS.rtp_timeouts, c.rtp_timeouts);
+        metrics::add(&METRICS.srtp_packets_refused, c.srtp_packets_refused);
         let g = self.bridge.gauges();
         METRICS.active_calls.store(g.calls as i64, Relaxed);
         METRICS.lobby_calls.store(g.lobby_calls as i64, Relaxed);

@@ -58,8 +58,30 @@ pub struct DialInConfig {
     pub public_address: Option<IpAddr>,
     /// A call with no RTP for this long is hung up.
     pub rtp_timeout: Duration,
-    /// The bounds on SIP over TCP.
+    /// The bounds on SIP over TCP (and over TLS).
     pub tcp: TcpLimits,
+    /// SIP over TLS, when configured.
+    pub tls: Option<SipTlsConfig>,
+}
+
+/// SIP over TLS (`--sip-tls`): where it listens, the server's rustls configuration (its
+/// certificate, and the trunks' CA when clients must present certificates), and whether
+/// a call over it may have plain RTP. Calls over TLS get SRTP with SDES keys (RFC 4568);
+/// an offer of plain RTP is refused with 488 unless `plain_rtp` allows it.
+#[derive(Clone)]
+pub struct SipTlsConfig {
+    pub address: SocketAddr,
+    pub server: Arc<tokio_rustls::rustls::ServerConfig>,
+    pub plain_rtp: bool,
+}
+
+impl std::fmt::Debug for SipTlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipTlsConfig")
+            .field("address", &self.address)
+            .field("plain_rtp", &self.plain_rtp)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for DialInConfig {
@@ -73,6 +95,7 @@ impl Default for DialInConfig {
             public_address: None,
             rtp_timeout: Duration::from_secs(60),
             tcp: TcpLimits::default(),
+            tls: None,
         }
     }
 }
@@ -102,6 +125,7 @@ pub enum DialInError {
 pub struct DialIn {
     udp: SocketAddr,
     tcp: SocketAddr,
+    tls: Option<SocketAddr>,
     sip_inputs: Sender<sip::SipInput>,
     sip_task: tokio::task::JoinHandle<()>,
     control_task: tokio::task::JoinHandle<()>,
@@ -137,6 +161,26 @@ impl DialIn {
         let tcp_address = tcp
             .local_addr()
             .map_err(|e| bind_error("tcp", config.sip_tcp, e))?;
+        let tls = match &config.tls {
+            Some(tls) => {
+                let listener = tokio::net::TcpListener::bind(tls.address)
+                    .await
+                    .map_err(|e| bind_error("tls", tls.address, e))?;
+                let address = listener
+                    .local_addr()
+                    .map_err(|e| bind_error("tls", tls.address, e))?;
+                Some((
+                    address,
+                    sip::TlsListener {
+                        listener,
+                        acceptor: tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.server)),
+                        plain_rtp: tls.plain_rtp,
+                    },
+                ))
+            }
+            None => None,
+        };
+        let tls_address = tls.as_ref().map(|(address, _)| *address);
 
         let assets = Arc::new(pinbridge_bridge::Assets::load()?);
         app.reset_live_state().await?;
@@ -199,17 +243,20 @@ impl DialIn {
             rtp_bind,
             sdp_address,
             tcp_limits: config.tcp,
+            tls: tls.map(|(_, listener)| listener),
         };
         let sip_task = tokio::spawn(sip::run(context, sip_tx.clone(), sip_rx));
         tracing::info!(
             udp = %udp_address,
             tcp = %tcp_address,
+            tls = ?tls_address,
             rtp_ports = %config.rtp_ports,
             "SIP bridge listening"
         );
         Ok(Self {
             udp: udp_address,
             tcp: tcp_address,
+            tls: tls_address,
             sip_inputs: sip_tx,
             sip_task,
             control_task,
@@ -225,6 +272,11 @@ impl DialIn {
     /// The bound TCP address.
     pub fn tcp_address(&self) -> SocketAddr {
         self.tcp
+    }
+
+    /// The bound TLS address, when SIP over TLS is on.
+    pub fn tls_address(&self) -> Option<SocketAddr> {
+        self.tls
     }
 
     /// Hangs up every call (BYE), waits briefly for the answers, and stops.

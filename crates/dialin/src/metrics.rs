@@ -34,6 +34,13 @@ pub struct Metrics {
     pub sip_tcp_closed_idle: AtomicU64,
     /// SIP TCP connections closed because the peer let their write queue fill.
     pub sip_tcp_closed_write_queue_full: AtomicU64,
+    /// SIP TLS connections whose handshake failed or timed out (a bad or missing client
+    /// certificate, a client that does not speak TLS).
+    pub sip_tls_handshakes_failed: AtomicU64,
+    /// Calls over TLS refused with 488 because their offer was plain RTP.
+    pub calls_refused_plain_rtp: AtomicU64,
+    /// SRTP and SRTCP packets refused: not authentic, replayed or malformed.
+    pub srtp_packets_refused: AtomicU64,
     /// Wrong organiser PINs entered.
     pub pin_failures: AtomicU64,
     /// Locks of phone PIN entry (per organiser or calling number) after too many wrong PINs.
@@ -87,6 +94,9 @@ pub static METRICS: Metrics = Metrics {
     sip_tcp_refused_total_limit: AtomicU64::new(0),
     sip_tcp_closed_idle: AtomicU64::new(0),
     sip_tcp_closed_write_queue_full: AtomicU64::new(0),
+    sip_tls_handshakes_failed: AtomicU64::new(0),
+    calls_refused_plain_rtp: AtomicU64::new(0),
+    srtp_packets_refused: AtomicU64::new(0),
     pin_failures: AtomicU64::new(0),
     pin_locks: AtomicU64::new(0),
     pin_entries_refused_locked: AtomicU64::new(0),
@@ -184,6 +194,21 @@ pub fn render() -> String {
             "pinbridge_sip_tcp_closed_write_queue_full_total",
             "SIP TCP connections closed because the peer did not read and the write queue filled.",
             &m.sip_tcp_closed_write_queue_full,
+        ),
+        (
+            "pinbridge_sip_tls_handshakes_failed_total",
+            "SIP TLS connections closed because the handshake failed or timed out.",
+            &m.sip_tls_handshakes_failed,
+        ),
+        (
+            "pinbridge_calls_refused_plain_rtp_total",
+            "Calls over TLS refused with 488 because they offered plain RTP.",
+            &m.calls_refused_plain_rtp,
+        ),
+        (
+            "pinbridge_srtp_packets_refused_total",
+            "SRTP and SRTCP packets refused: not authentic, replayed or malformed.",
+            &m.srtp_packets_refused,
         ),
         (
             "pinbridge_pin_failures_total",

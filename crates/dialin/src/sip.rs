@@ -6,6 +6,12 @@
 //! sockets to the media engine, whose core decides when it is answered and what
 //! happens to it; the SIP task sends the 200 OK when the engine says so.
 //!
+//! SIP over TLS (`--sip-tls`) goes through the same connection code as TCP, its
+//! handshake done in the connection's task after the peer is admitted; its calls get
+//! SRTP with SDES keys (RFC 4568), and an offer of plain RTP is refused with 488 and a
+//! Warning unless plain RTP is allowed there. The bridge opens no TLS connection itself:
+//! what is due to a TLS peer goes over the connection the peer opened.
+//!
 //! An INVITE without SDP (late offer, RFC 3261 §13.2.1, RFC 3264) is answered with our
 //! offer in the 200 OK; the answer comes in the ACK, with the same codec rules. Until
 //! then the call sends no media, and its caller flow starts only once the answer is
@@ -20,17 +26,20 @@ use std::time::Duration;
 
 use pinbridge_bridge::{CallId, Command, RemoteMedia};
 use pinbridge_media::Codec;
+use pinbridge_media::srtp::MasterKey;
+use pinbridge_sip::NegotiationError;
+use pinbridge_sip::sdes::Crypto;
 use pinbridge_sip::sdp::{self, MediaConfig, Negotiated};
 use pinbridge_sip::{
     CallHandle, Endpoint, Event, Frame, IncomingCall, Input, Output, StreamFramer, Transport,
 };
 use rand_core::RngCore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 use crate::engine::{EngineCommand, NewCall, SipCommand};
 use crate::metrics::{self, METRICS};
@@ -44,6 +53,21 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// How long opening a TCP connection to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a TLS client may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a call over TLS offering plain RTP is refused, in the 488's Warning.
+const PLAIN_RTP_REFUSED: &str =
+    "SIP over TLS takes SRTP only: offer RTP/SAVP with an a=crypto key (RFC 4568)";
+
+/// The SIP over TLS listener: the socket, the rustls acceptor, and whether calls over it
+/// may have plain RTP.
+pub struct TlsListener {
+    pub listener: TcpListener,
+    pub acceptor: TlsAcceptor,
+    pub plain_rtp: bool,
+}
 
 /// The bounds on SIP over TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +106,8 @@ pub enum TcpClosed {
     Idle,
     /// A connection the bridge opened could not be set up.
     ConnectFailed,
+    /// The TLS handshake failed or timed out.
+    Handshake,
 }
 
 /// What the SIP task is told by the connections and the bridge.
@@ -89,10 +115,11 @@ pub enum TcpClosed {
 pub enum SipInput {
     /// From the media engine.
     Engine(SipCommand),
-    /// A message cut from a TCP connection.
+    /// A message cut from a TCP or TLS connection.
     Stream {
         peer: SocketAddr,
         local: SocketAddr,
+        transport: Transport,
         message: Vec<u8>,
     },
     /// A TCP connection ended; `id` tells it from a later connection with the same peer.
@@ -117,6 +144,8 @@ pub struct SipContext {
     /// The address put in SDP, if fixed (public address, or a specific bound address).
     pub sdp_address: Option<IpAddr>,
     pub tcp_limits: TcpLimits,
+    /// SIP over TLS, when configured.
+    pub tls: Option<TlsListener>,
 }
 
 /// A call the SIP side knows, by handle.
@@ -287,8 +316,14 @@ pub async fn run(
             }
             accepted = driver.ctx.tcp.accept(), if stopping.is_none() => {
                 match accepted {
-                    Ok((stream, peer)) => driver.adopt(stream, peer),
+                    Ok((stream, peer)) => driver.adopt(stream, peer, Transport::Tcp),
                     Err(e) => tracing::warn!(error = %e, "SIP TCP accept failed"),
+                }
+            }
+            accepted = accept_tls(driver.ctx.tls.as_ref()), if stopping.is_none() => {
+                match accepted {
+                    Ok((stream, peer)) => driver.adopt(stream, peer, Transport::Tls),
+                    Err(e) => tracing::warn!(error = %e, "SIP TLS accept failed"),
                 }
             }
             input = rx.recv() => {
@@ -297,9 +332,9 @@ pub async fn run(
                 match input {
                     SipInput::Engine(SipCommand::Answer(call)) => driver.answer(call),
                     SipInput::Engine(SipCommand::Hangup(call)) => driver.hang_up(now, call),
-                    SipInput::Stream { peer, local, message } => {
+                    SipInput::Stream { peer, local, transport, message } => {
                         let input = Input {
-                            transport: Transport::Tcp,
+                            transport,
                             source: peer,
                             local,
                             contents: &message,
@@ -340,10 +375,21 @@ pub async fn run(
     let _ = driver.ctx.engine.send(EngineCommand::Shutdown);
 }
 
+/// Accepts on the TLS listener; never ready without one.
+async fn accept_tls(tls: Option<&TlsListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match tls {
+        Some(tls) => tls.listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What a connection task needs: who it talks to and where its messages go.
 struct Link {
     peer: SocketAddr,
     id: u64,
+    /// TCP, or TLS with the acceptor that does the handshake.
+    transport: Transport,
+    acceptor: Option<TlsAcceptor>,
     /// The local address reported when the socket cannot tell its own.
     fallback_local: SocketAddr,
     inputs: mpsc::Sender<SipInput>,
@@ -376,10 +422,25 @@ impl Link {
             None => TcpClosed::ConnectFailed,
             Some(stream) => {
                 let local = stream.local_addr().unwrap_or(self.fallback_local);
-                let (reader, writer) = stream.into_split();
-                tokio::select! {
-                    reason = self.read(reader, local) => reason,
-                    reason = write(writer, outgoing) => reason,
+                match self.acceptor.clone() {
+                    None => self.exchange(stream, local, outgoing).await,
+                    Some(acceptor) => {
+                        let peer = self.peer;
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(tls)) => self.exchange(tls, local, outgoing).await,
+                            Ok(Err(e)) => {
+                                metrics::add(&METRICS.sip_tls_handshakes_failed, 1);
+                                tracing::info!(%peer, error = %e, "SIP TLS handshake refused");
+                                TcpClosed::Handshake
+                            }
+                            Err(_) => {
+                                metrics::add(&METRICS.sip_tls_handshakes_failed, 1);
+                                tracing::info!(%peer, "SIP TLS handshake timed out");
+                                TcpClosed::Handshake
+                            }
+                        }
+                    }
                 }
             }
         };
@@ -393,9 +454,24 @@ impl Link {
             .await;
     }
 
+    /// Reads and writes an open stream (TCP, or TLS after its handshake) until either
+    /// side ends.
+    async fn exchange<S: AsyncRead + AsyncWrite>(
+        &self,
+        stream: S,
+        local: SocketAddr,
+        outgoing: mpsc::Receiver<Vec<u8>>,
+    ) -> TcpClosed {
+        let (reader, writer) = tokio::io::split(stream);
+        tokio::select! {
+            reason = self.read(reader, local) => reason,
+            reason = write(writer, outgoing) => reason,
+        }
+    }
+
     /// Frames what the peer sends into messages for the SIP task, answering keep-alive
     /// pings, until the peer closes, sends garbage or stays idle.
-    async fn read(&self, mut reader: OwnedReadHalf, local: SocketAddr) -> TcpClosed {
+    async fn read(&self, mut reader: impl AsyncRead + Unpin, local: SocketAddr) -> TcpClosed {
         let peer = self.peer;
         let mut framer = StreamFramer::new();
         let mut buf = vec![0u8; 16 * 1024];
@@ -422,6 +498,7 @@ impl Link {
                                 let input = SipInput::Stream {
                                     peer,
                                     local,
+                                    transport: self.transport,
                                     message,
                                 };
                                 // A full queue holds this connection's reading back (and
@@ -447,9 +524,13 @@ impl Link {
 }
 
 /// Writes the connection's queue to the socket until the queue closes or writing fails.
-async fn write(mut writer: OwnedWriteHalf, mut outgoing: mpsc::Receiver<Vec<u8>>) -> TcpClosed {
+/// Each message is flushed, so TLS sends its records at once.
+async fn write(
+    mut writer: impl AsyncWrite + Unpin,
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+) -> TcpClosed {
     while let Some(bytes) = outgoing.recv().await {
-        if writer.write_all(&bytes).await.is_err() {
+        if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
             break;
         }
     }
@@ -464,10 +545,10 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 impl Driver {
-    /// Takes a new TCP connection from the listener. A peer outside the trunk allow-list,
-    /// or one over the per-peer or total cap, is closed at once, nothing read; the others
-    /// get a connection task.
-    fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
+    /// Takes a new TCP or TLS connection from its listener. A peer outside the trunk
+    /// allow-list, or one over the per-peer or total cap, is closed at once, nothing read
+    /// (no handshake either); the others get a connection task.
+    fn adopt(&mut self, stream: TcpStream, peer: SocketAddr, transport: Transport) {
         let limits = self.ctx.tcp_limits;
         let allowed = &self.ctx.endpoint.config().trunk_allow;
         let refused = if !allowed.iter().any(|c| c.contains(peer.ip())) {
@@ -491,19 +572,30 @@ impl Driver {
             drop(stream);
             return;
         }
-        self.open(peer, Some(stream));
+        self.open(peer, Some(stream), transport);
     }
 
     /// Starts the task of a connection to `peer`: the accepted `stream`, or, without one,
     /// a connection the task opens itself. Messages sent to the peer meanwhile wait in its
     /// queue, so a destination never gets a second connection.
-    fn open(&mut self, peer: SocketAddr, stream: Option<TcpStream>) -> mpsc::Sender<Vec<u8>> {
+    fn open(
+        &mut self,
+        peer: SocketAddr,
+        stream: Option<TcpStream>,
+        transport: Transport,
+    ) -> mpsc::Sender<Vec<u8>> {
         let id = self.connections.next_id();
         let (queue, outgoing) = mpsc::channel(self.ctx.tcp_limits.write_queue.max(1));
         let inbound = stream.is_some();
+        let acceptor = match transport {
+            Transport::Tls => self.ctx.tls.as_ref().map(|t| t.acceptor.clone()),
+            Transport::Udp | Transport::Tcp => None,
+        };
         let link = Link {
             peer,
             id,
+            transport,
+            acceptor,
             fallback_local: self.udp_local,
             inputs: self.inputs.clone(),
             queue: queue.clone(),
@@ -532,7 +624,9 @@ impl Driver {
                             tracing::debug!(destination = %t.destination, error = %e, "SIP send failed");
                         }
                     }
-                    Transport::Tcp | Transport::Tls => self.send_stream(t.destination, t.contents),
+                    Transport::Tcp | Transport::Tls => {
+                        self.send_stream(t.destination, t.transport, t.contents)
+                    }
                 },
                 Output::Event(event) => self.event(event),
             }
@@ -541,9 +635,13 @@ impl Driver {
 
     /// Queues bytes for `peer`'s connection, opening one when there is none. A peer
     /// whose queue is full is not reading: its connection is closed and the bytes dropped.
-    fn send_stream(&mut self, peer: SocketAddr, bytes: Vec<u8>) {
+    fn send_stream(&mut self, peer: SocketAddr, transport: Transport, bytes: Vec<u8>) {
         let queue = match self.connections.by_peer.get(&peer) {
             Some(connection) => connection.queue.clone(),
+            None if transport == Transport::Tls => {
+                tracing::debug!(%peer, "no TLS connection from this peer; dropping a SIP message for it");
+                return;
+            }
             None if self.connections.deaf.contains(&peer) => {
                 tracing::debug!(%peer, "dropping a SIP message for a peer that did not read");
                 return;
@@ -553,7 +651,7 @@ impl Driver {
                 tracing::debug!(%peer, "too many SIP TCP connections; not opening another");
                 return;
             }
-            None => self.open(peer, None),
+            None => self.open(peer, None, transport),
         };
         match queue.try_send(bytes) {
             Ok(()) => {}
@@ -672,17 +770,31 @@ impl Driver {
             .sdp_address
             .unwrap_or_else(|| local_ip_towards(call.source.ip()));
         let mut rng = rand_core::OsRng;
-        let media_config = MediaConfig::new(address, port, u64::from(rng.next_u32()));
+        let mut media_config = MediaConfig::new(address, port, u64::from(rng.next_u32()));
+        if call.transport == Transport::Tls {
+            let mut key = [0u8; pinbridge_sip::sdes::KEY_LEN];
+            rng.fill_bytes(&mut key);
+            media_config.srtp = Some(Crypto { tag: 1, key });
+        }
         let (local_sdp, media) = match call.offer.as_ref() {
-            Some(offer) => match sdp::answer(offer, &media_config) {
+            Some(offer) => match self.answer_offer(offer, &mut media_config) {
                 Ok((answer, negotiated)) => (answer, remote_media(&negotiated)),
                 Err(e) => {
-                    tracing::info!(call_id = %call.call_id, error = %e, "no common codec");
+                    let warning = if e == NegotiationError::PlainRtpRefused {
+                        metrics::add(&METRICS.calls_refused_plain_rtp, 1);
+                        Some(PLAIN_RTP_REFUSED)
+                    } else {
+                        None
+                    };
+                    tracing::info!(call_id = %call.call_id, error = %e, "offer refused");
                     self.release(port);
-                    let _ = self
-                        .ctx
-                        .endpoint
-                        .reject(now, handle, 488, "Not Acceptable Here");
+                    let _ = self.ctx.endpoint.reject_with_warning(
+                        now,
+                        handle,
+                        488,
+                        "Not Acceptable Here",
+                        warning,
+                    );
                     return;
                 }
             },
@@ -735,6 +847,24 @@ impl Driver {
                 called: call.called_number.clone(),
             },
         );
+    }
+
+    /// Answers an offer with `config`; on TLS, where `config` asks for SRTP, a plain-RTP
+    /// offer is answered in plain RTP when that is allowed there (and `config` follows).
+    fn answer_offer(
+        &self,
+        offer: &pinbridge_sip::SessionDescription,
+        config: &mut MediaConfig,
+    ) -> Result<(pinbridge_sip::SessionDescription, Negotiated), NegotiationError> {
+        match sdp::answer(offer, config) {
+            Err(NegotiationError::PlainRtpRefused)
+                if self.ctx.tls.as_ref().is_some_and(|t| t.plain_rtp) =>
+            {
+                config.srtp = None;
+                sdp::answer(offer, config)
+            }
+            result => result,
+        }
     }
 
     /// Hands the engine a command for the core. A full queue refuses it (counted): the
@@ -870,6 +1000,7 @@ fn unanswered_media(config: &MediaConfig) -> RemoteMedia {
         codec: media_codec(codec),
         payload_type: codec.static_payload_type(),
         telephone_event: None,
+        srtp: None,
     }
 }
 
@@ -886,5 +1017,12 @@ fn remote_media(negotiated: &Negotiated) -> RemoteMedia {
         codec: media_codec(negotiated.codec),
         payload_type: negotiated.payload_type,
         telephone_event: negotiated.telephone_event,
+        srtp: negotiated
+            .srtp
+            .as_ref()
+            .map(|keys| pinbridge_media::srtp::CallKeys {
+                remote: MasterKey::from_array(&keys.remote),
+                local: MasterKey::from_array(&keys.local),
+            }),
     }
 }

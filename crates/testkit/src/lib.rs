@@ -10,7 +10,9 @@
 //! - [`pcap`]: tcpdump on the loopback interface and a pcap reader and writer;
 //! - [`sipp`]: SIPp started with a scenario, its logs read back;
 //! - [`phone`]: scripted phones (a SIPp caller, a baresip, a SIPp answering peer) and what
-//!   they typed and heard, analysed with `pinbridge-media`'s audio analysis.
+//!   they typed and heard, analysed with `pinbridge-media`'s audio analysis;
+//! - [`tls`]: a test CA with server and client certificates (openssl), and a TLS client
+//!   for SIP over TLS.
 //!
 //! Every wait is bounded; every process is stopped by its PID.
 
@@ -21,6 +23,7 @@ pub mod ports;
 pub mod process;
 pub mod serve;
 pub mod sipp;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -743,13 +743,46 @@ pub struct Baresip {
     pub seen: Vec<serde_json::Value>,
 }
 
+/// How a [`Baresip`] is set up beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct BaresipOptions {
+    /// What its microphone says: a tone of this frequency, for two minutes.
+    pub tone_hz: f32,
+    /// Instead of the tone, these samples (8 kHz mono), then silence.
+    pub speech: Option<Vec<i16>>,
+    /// SIP over TLS trusting this CA, with SRTP required (SDES, the srtp module).
+    pub tls_ca: Option<PathBuf>,
+}
+
 impl Baresip {
     pub fn start(tone_hz: f32) -> Baresip {
+        Baresip::start_with(&BaresipOptions {
+            tone_hz,
+            ..BaresipOptions::default()
+        })
+    }
+
+    pub fn start_with(options: &BaresipOptions) -> Baresip {
         let dir = phone_dir("pinbridge-baresip-");
         let d = dir.path();
-        std::fs::write(d.join("tone.wav"), Wav::encode(&tone(tone_hz, 120))).unwrap();
+        let source = match &options.speech {
+            Some(speech) => {
+                let mut samples = speech.clone();
+                samples.resize(samples.len() + 8000 * 120, 0);
+                samples
+            }
+            None => tone(options.tone_hz, 120),
+        };
+        std::fs::write(d.join("tone.wav"), Wav::encode(&source)).unwrap();
         let ports = free_port_block(24);
         let (sip, ctrl, rtp_low) = (ports, ports + 2, ports + 4);
+        let (tls_config, account) = match &options.tls_ca {
+            Some(ca) => (
+                format!("sip_cafile {}\nmodule srtp.so\n", ca.display()),
+                "<sip:+15555550177@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp-mand\n",
+            ),
+            None => (String::new(), "<sip:+15555550177@127.0.0.1>;regint=0\n"),
+        };
         let config = format!(
             "poll_method epoll\n\
              sip_listen 127.0.0.1:{sip}\n\
@@ -768,6 +801,7 @@ impl Baresip {
              module aufile.so\n\
              module aubridge.so\n\
              module sndfile.so\n\
+             {tls_config}\
              module_app account.so\n\
              module_app menu.so\n\
              module_app ctrl_tcp.so\n\
@@ -777,11 +811,7 @@ impl Baresip {
             rtp_high = ports + 23,
         );
         std::fs::write(d.join("config"), config).unwrap();
-        std::fs::write(
-            d.join("accounts"),
-            "<sip:+15555550177@127.0.0.1>;regint=0\n",
-        )
-        .unwrap();
+        std::fs::write(d.join("accounts"), account).unwrap();
         let mut cmd = Command::new("baresip");
         cmd.arg("-f")
             .arg(d)

@@ -26,6 +26,8 @@ pub struct Serve {
     /// The dial-in bridge's SIP listeners.
     pub sip_udp: SocketAddr,
     pub sip_tcp: SocketAddr,
+    /// The SIP over TLS listener, when `--sip-tls` is given.
+    pub sip_tls: Option<SocketAddr>,
     /// What `serve` printed on standard output so far.
     pub lines: Lines,
     /// How many of `lines.seen` [`Serve::wait_for_line`] has looked at.
@@ -68,6 +70,7 @@ impl Serve {
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             sip_udp: SocketAddr::from(([127, 0, 0, 1], 0)),
             sip_tcp: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sip_tls: None,
             lines,
             looked_at: 0,
         };
@@ -87,6 +90,7 @@ impl Serve {
         };
         serve.sip_udp = field("udp:")?;
         serve.sip_tcp = field("tcp:")?;
+        serve.sip_tls = field("tls:").ok();
         // The listening lines stay visible to later waits.
         serve.looked_at = 0;
         Ok(serve)
