@@ -25,6 +25,7 @@ mod retransmitted_invite;
 mod rfc4475;
 mod rtp_latching;
 mod smoke;
+mod tls;
 mod trunk_allow;
 mod wrong_conference_id;
 mod wrong_pin;

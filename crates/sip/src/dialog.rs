@@ -79,7 +79,10 @@ impl Dialog {
         match self.transport {
             Transport::Udp => format!("<sip:{host}:{port}>"),
             Transport::Tcp => format!("<sip:{host}:{port};transport=tcp>"),
-            Transport::Tls => format!("<sips:{host}:{port};transport=tcp>"),
+            // RFC 5630 would have `sips:` with `transport=tcp`; phones and trunks
+            // (baresip among them) route only `transport=tls`, as Asterisk and
+            // FreeSWITCH send it.
+            Transport::Tls => format!("<sip:{host}:{port};transport=tls>"),
         }
     }
 
