@@ -1,6 +1,8 @@
 //! SIP over TLS with SRTP (`--sip-tls`): baresip calls over TLS with SDES-SRTP required
 //! and completes the organiser PIN flow, its keys and the prompts it hears carried only
-//! as SRTP; a plain-RTP offer on TLS is refused with 488 and a Warning saying why; with
+//! as SRTP; an SRTP offer gets pinbridge's own key and its session timer (RFC 4028)
+//! over TLS as over UDP; a plain-RTP offer on TLS is refused with 488 and a Warning
+//! saying why (answered where `--sip-tls-plain-rtp` allows it); with
 //! `--sip-tls-client-ca`, a client whose certificate that CA did not issue (or that
 //! shows none) gets no SIP answer and the failed handshake is counted.
 
@@ -201,6 +203,57 @@ fn with_plain_rtp_allowed_the_same_offer_is_answered_with_plain_rtp() {
         bridge.metric("pinbridge_calls_refused_plain_rtp_total"),
         0.0
     );
+}
+
+#[test]
+fn an_srtp_offer_over_tls_is_answered_with_srtp_and_its_session_timer() {
+    let pki = Pki::create();
+    let (bridge, tls) = start(&pki, &[]);
+    let mut client = TlsClient::connect(tls, &pki.ca_cert, None).expect("TLS handshake");
+    let offer = plain_rtp_offer()
+        .replace("RTP/AVP", "RTP/SAVP")
+        .replace(
+            "a=rtpmap:0 PCMU/8000\r\n",
+            "a=rtpmap:0 PCMU/8000\r\n\
+             a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n",
+        );
+    let request = invite(&client, &offer).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nSupported: timer\r\nSession-Expires: 120;refresher=uac\r\n",
+    );
+    client.send(request.as_bytes()).unwrap();
+    let received = client
+        .read_until(Duration::from_secs(10), |r| final_response(r).is_some())
+        .unwrap();
+    let response = final_response(&received)
+        .unwrap_or_else(|| panic!("no final response over TLS: {received:?}"));
+    assert!(response.starts_with("200 "), "{response}");
+    assert!(response.contains(" RTP/SAVP "), "{response}");
+    let crypto = response
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .unwrap_or_else(|| panic!("no crypto attribute under our tag: {response}"));
+    assert!(
+        !crypto.starts_with("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"),
+        "pinbridge answered with the caller's own key"
+    );
+    assert!(
+        response
+            .lines()
+            .any(|l| l == "Session-Expires: 120;refresher=uac"),
+        "{response}"
+    );
+    assert!(
+        response.lines().any(|l| l == "Require: timer"),
+        "{response}"
+    );
+    assert!(
+        response
+            .lines()
+            .any(|l| l.starts_with("Contact: <sip:") && l.ends_with(";transport=tls>")),
+        "{response}"
+    );
+    assert_eq!(bridge.metric("pinbridge_active_calls"), 1.0);
 }
 
 fn options(client: &TlsClient) -> String {
