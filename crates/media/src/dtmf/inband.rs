@@ -142,16 +142,24 @@ impl InbandDetector {
         }
         // Tone power normalised so that a sine of amplitude A at the filter's frequency
         // gives A²/2, the same scale as `mean_energy`.
-        let mut powers = [0.0f32; 8];
-        for (power, &coefficient) in powers.iter_mut().zip(self.coefficients.iter()) {
-            let (mut s1, mut s2) = (0.0f32, 0.0f32);
-            for &sample in frame {
-                let s0 = sample as f32 + coefficient * s1 - s2;
-                s2 = s1;
-                s1 = s0;
+        // The eight Goertzel filters run side by side over the frame: eight independent
+        // recurrences per sample, which the compiler keeps in vector registers, instead
+        // of one long dependency chain per filter (the same arithmetic, so the same
+        // result, several times faster).
+        let c = &self.coefficients;
+        let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+        for &sample in frame {
+            let x = sample as f32;
+            for k in 0..8 {
+                let s0 = x + c[k] * s1[k] - s2[k];
+                s2[k] = s1[k];
+                s1[k] = s0;
             }
-            let magnitude_squared = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
-            *power = 2.0 * magnitude_squared / (n * n);
+        }
+        let mut powers = [0.0f32; 8];
+        for k in 0..8 {
+            let magnitude_squared = s1[k] * s1[k] + s2[k] * s2[k] - c[k] * s1[k] * s2[k];
+            powers[k] = 2.0 * magnitude_squared / (n * n);
         }
         let (row, row_power, row_runner_up) = strongest(&powers[..4]);
         let (column, column_power, column_runner_up) = strongest(&powers[4..]);
