@@ -14,6 +14,7 @@ mod greeting;
 mod harness_loopback;
 mod key_methods;
 mod late_offer;
+mod linphone;
 mod lobby_bypass;
 mod lobby_hold_music_admit;
 mod organiser_info;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pinbridge_media::player::{ToneGenerator, ToneSegment};
 use pinbridge_media::{
-    Codec, FRAME_SAMPLES, InbandDetector, JitterBuffer, Mixer, MixerConfig, ParticipantId, RtpPacket, RtpSender,
+    Codec, FRAME_SAMPLES, InbandDetector, JitterBuffer, Mixer, MixerConfig, ParticipantId,
+    RtpPacket, RtpSender,
 };
 
 /// One caller: its incoming datagrams (pre-encoded), its jitter buffer and its sender.
@@ -142,7 +143,13 @@ fn bench_rooms(c: &mut Criterion) {
         ("200 all talking, all mixed", 200, 200, 200, false),
         ("200 with 3 talking", 200, 3, 8, false),
         ("5 all talking, in-band keys detected", 5, 5, 8, true),
-        ("200 all talking, 8 mixed, in-band keys detected", 200, 200, 8, true),
+        (
+            "200 all talking, 8 mixed, in-band keys detected",
+            200,
+            200,
+            8,
+            true,
+        ),
         ("200 with 3 talking, in-band keys detected", 200, 3, 8, true),
     ];
     for (name, size, talkers, max_talkers, inband) in cases {

@@ -9,7 +9,7 @@
 //! - [`http`]: a plain HTTP/1.1 GET on loopback;
 //! - [`pcap`]: tcpdump on the loopback interface and a pcap reader and writer;
 //! - [`sipp`]: SIPp started with a scenario, its logs read back;
-//! - [`phone`]: scripted phones (a SIPp caller, a baresip, a SIPp answering peer) and what
+//! - [`phone`]: scripted phones (a SIPp caller, a baresip, a Linphone, a SIPp answering peer) and what
 //!   they typed and heard, analysed with `pinbridge-media`'s audio analysis;
 //! - [`tls`]: a test CA with server and client certificates (openssl), and a TLS client
 //!   for SIP over TLS.

@@ -919,6 +919,113 @@ impl Baresip {
     }
 }
 
+/// One headless Linphone (`linphonec`, Debian `linphone-cli`) in file mode: its
+/// microphone a tone WAV, what it receives recorded to a WAV, driven by commands on its
+/// standard input (a line of keys during a call sends them as RFC 4733 events).
+pub struct Linphone {
+    proc: Proc,
+    pub dir: tempfile::TempDir,
+    stdin: std::process::ChildStdin,
+}
+
+impl Linphone {
+    pub fn start(tone_hz: f32) -> Linphone {
+        let dir = phone_dir("pinbridge-linphone-");
+        let d = dir.path();
+        std::fs::write(d.join("tone.wav"), Wav::encode(&tone(tone_hz, 120))).unwrap();
+        let ports = free_port_block(8);
+        let config = format!(
+            "[sip]\n\
+             sip_port={sip}\n\
+             sip_tcp_port=-1\n\
+             sip_tls_port=-1\n\
+             use_ipv6=0\n\
+             bind_address=127.0.0.1\n\
+             default_proxy=-1\n\
+             [rtp]\n\
+             audio_rtp_port={rtp}\n\
+             [sound]\n\
+             echocancellation=0\n\
+             [net]\n\
+             firewall_policy=0\n\
+             [misc]\n\
+             uuid=pinbridge-test\n",
+            sip = ports,
+            rtp = ports + 2,
+        );
+        std::fs::write(d.join("linphonerc"), config).unwrap();
+        // Without its database (under $HOME) linphonec never opens its SIP port.
+        std::fs::create_dir_all(d.join(".local/share/linphone")).unwrap();
+        let mut cmd = Command::new("linphonec");
+        cmd.arg("-c")
+            .arg(d.join("linphonerc"))
+            .arg("-d")
+            .arg("4")
+            .arg("-l")
+            .arg(d.join("log.txt"))
+            .env("HOME", d)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(
+                std::fs::File::create(d.join("out.txt")).unwrap(),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(d.join("err.txt")).unwrap(),
+            ));
+        let mut proc = Proc::spawn("linphonec", cmd).unwrap_or_else(|e| panic!("{e}"));
+        let stdin = proc.take_stdin().expect("linphonec's standard input");
+        let (source, recording) = (d.join("tone.wav"), d.join("heard.wav"));
+        let mut phone = Linphone { proc, dir, stdin };
+        phone.command("soundcard use files");
+        phone.command(&format!("play {}", source.display()));
+        phone.command(&format!("record {}", recording.display()));
+        phone
+    }
+
+    /// One line on linphonec's standard input.
+    pub fn command(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write to linphonec");
+        self.stdin.flush().expect("write to linphonec");
+    }
+
+    /// Whether its standard output holds `text` yet.
+    pub fn printed(&self, text: &str) -> bool {
+        std::fs::read_to_string(self.dir.path().join("out.txt")).is_ok_and(|out| out.contains(text))
+    }
+
+    /// Waits for `text` on its standard output.
+    pub fn wait_printed(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.printed(text) {
+            assert!(
+                Instant::now() < deadline,
+                "linphonec printed no {text:?} within {timeout:?}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn output(&self) -> String {
+        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        format!(
+            "--- linphonec stdout:\n{}\n--- stderr:\n{}",
+            read("out.txt"),
+            read("err.txt")
+        )
+    }
+
+    /// Quits linphonec (by command, then by PID) and returns what it recorded.
+    pub fn stop(mut self) -> Vec<i16> {
+        self.command("quit");
+        if self.proc.wait_exit(Duration::from_secs(10)).is_none() {
+            self.proc.kill();
+        }
+        let bytes = std::fs::read(self.dir.path().join("heard.wav"))
+            .unwrap_or_else(|e| panic!("linphonec recorded nothing ({e})\n{}", self.output()));
+        wav_samples(&bytes)
+    }
+}
+
 /// The samples of a 16-bit mono WAV, tolerant of a header whose sizes were never
 /// finalised.
 pub fn wav_samples(bytes: &[u8]) -> Vec<i16> {

@@ -51,6 +51,11 @@ impl Proc {
         self.child.id()
     }
 
+    /// The child's standard input, once.
+    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
     /// The child's standard output, once.
     pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
         self.child.stdout.take()
