@@ -132,6 +132,9 @@ pub enum NegotiationError {
     /// SRTP offered without a crypto attribute pinbridge can use.
     #[error("no usable crypto attribute: {0}")]
     Crypto(crate::sdes::SdesError),
+    /// An answer's crypto attribute under another tag than the one we offered.
+    #[error("the answer's crypto tag {answered} is not the tag we offered ({offered})")]
+    CryptoTagMismatch { offered: u32, answered: u32 },
 }
 
 impl NegotiationError {

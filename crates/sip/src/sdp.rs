@@ -867,6 +867,16 @@ pub fn accept_answer(
         .find(|m| m.media == "audio" && m.port != 0)
         .ok_or(NegotiationError::NoAudio)?;
     let mut n = negotiate_stream(answer, m, config)?;
+    // The answer's key must answer the crypto line we offered, under its tag (RFC 4568
+    // §5.1.3): a key under another tag answers nothing we sent.
+    if let (Some(ours), Some(theirs)) = (&config.srtp, &n.srtp)
+        && theirs.tag != ours.tag
+    {
+        return Err(NegotiationError::CryptoTagMismatch {
+            offered: ours.tag,
+            answered: theirs.tag,
+        });
+    }
     // In an answer, our direction is what we offered (sendrecv) narrowed by theirs.
     n.local_direction = n.remote_direction.answer();
     Ok(n)
@@ -970,6 +980,14 @@ mod tests {
         let line = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n");
         let n = accept_answer(&savp_offer(&line), &srtp_config()).unwrap();
         assert!(n.srtp.is_some());
+        let under_another_tag = line.replace("a=crypto:1 ", "a=crypto:2 ");
+        assert_eq!(
+            accept_answer(&savp_offer(&under_another_tag), &srtp_config()).unwrap_err(),
+            NegotiationError::CryptoTagMismatch {
+                offered: 1,
+                answered: 2
+            }
+        );
         assert!(
             !String::from_utf8(super::offer(&config()).to_bytes())
                 .unwrap()
