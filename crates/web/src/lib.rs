@@ -7,6 +7,7 @@
 
 pub mod api;
 mod error;
+pub mod headers;
 mod pages;
 pub mod session;
 pub mod tls;
@@ -133,6 +134,7 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(session::csrf_guard))
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::request_context,
