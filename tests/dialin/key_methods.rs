@@ -8,6 +8,8 @@
 //! - the organiser PIN flow: the organiser types the conference ID, star and the PIN,
 //!   joins as the organiser (the prompt heard), and `*21` admits the waiting caller.
 //!
+//! With baresip, the same three flows with its own RFC 4733 keys.
+//!
 //! (Keys as generated RFC 4733 captures are the organiser and lobby tests of their own.)
 
 use std::time::Duration;
@@ -15,7 +17,7 @@ use std::time::Duration;
 use crate::common;
 
 use common::phone::bridge::{Bridge, start, with_method};
-use common::phone::{Attendance, CallerConfig, Ending, KeyMethod};
+use common::phone::{Attendance, Baresip, CallerConfig, Ending, KEY_GAP_MS, KEY_MS, KeyMethod};
 
 fn flows_with(method: KeyMethod) {
     let bridge = start(&[]);
@@ -73,4 +75,63 @@ fn keys_by_sip_info() {
 #[test]
 fn keys_in_band_only() {
     flows_with(KeyMethod::InBand);
+}
+
+/// Keys at a person's pace from a baresip (RFC 4733; a pause where the keys have one),
+/// then a key that ends the last one's event (baresip ends an event only when the next
+/// key comes; pinbridge ignores a lone digit in the meeting).
+fn type_on(phone: &mut Baresip, keys: &str) {
+    for key in keys.chars() {
+        if key != ',' {
+            phone.key(key);
+        }
+        std::thread::sleep(Duration::from_millis(KEY_MS + KEY_GAP_MS));
+    }
+}
+
+#[test]
+fn keys_from_baresip() {
+    let bridge = start(&[]);
+    let open = bridge.meeting(&["--allow-anonymous-start", "true"]);
+    let closed = bridge.meeting(&[]);
+    let dial = |phone: &mut Baresip| {
+        phone.dial(&format!("sip:{}@{}", bridge.number, bridge.sip_udp));
+        phone.wait_event("CALL_ESTABLISHED", Duration::from_secs(30));
+    };
+
+    let mut starter = Baresip::start(500.0);
+    dial(&mut starter);
+    type_on(&mut starter, &format!("{open}#"));
+    let mut waiting = Baresip::start(600.0);
+    dial(&mut waiting);
+    type_on(&mut waiting, &format!("{closed}#"));
+    bridge.wait_state(&open, "the caller starts the open meeting", |s| {
+        s.started && s.in_meeting() == 1
+    });
+    bridge.wait_state(&closed, "the caller waits in the lobby", |s| {
+        !s.started && s.in_lobby() == 1
+    });
+
+    let mut organiser = Baresip::start(700.0);
+    dial(&mut organiser);
+    type_on(&mut organiser, &bridge.organiser_keys(&closed));
+    let state = bridge.wait_state(&closed, "the organiser starts the meeting", |s| {
+        s.started && s.organisers_in_meeting() == 1
+    });
+    assert_eq!(state.in_lobby(), 1, "nobody admitted yet: {state:?}");
+    type_on(&mut organiser, "*21");
+    organiser.key('5');
+    bridge.wait_state(&closed, "*21 admits the waiting caller", |s| {
+        s.in_lobby() == 0 && s.in_meeting() == 2
+    });
+
+    for phone in [&mut starter, &mut waiting, &mut organiser] {
+        phone.hang_up();
+        phone.wait_event("CALL_CLOSED", Duration::from_secs(30));
+    }
+    bridge.wait_state(&open, "the starter leaves", |s| s.participants.is_empty());
+    bridge.wait_state(&closed, "everyone leaves", |s| s.participants.is_empty());
+    for phone in [starter, waiting, organiser] {
+        phone.stop();
+    }
 }
