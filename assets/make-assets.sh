@@ -44,7 +44,7 @@ synthesised admitted "You are now joining the meeting."
 recorded only-person conf-onlyperson
 synthesised lobby-timeout "Nobody let you into the meeting."
 recorded goodbye vm-goodbye
-synthesised help "Press star one for help. Star five raises or lowers your hand. Star six mutes or unmutes you. Organisers: star two one admits everyone in the lobby, star two two mutes everyone else, star two three turns entry and exit announcements on or off."
+synthesised help "Press star one for help. Star zero repeats the last message. Star five raises or lowers your hand. Star six mutes or unmutes you. Organisers: star two one admits everyone in the lobby, star two two mutes everyone else, star two three turns entry and exit announcements on or off."
 recorded muted conf-muted
 recorded unmuted conf-unmuted
 synthesised hand-raised "Your hand is raised."
@@ -59,6 +59,14 @@ recorded meeting-ended confbridge-conf-end
 synthesised joined "has joined."
 synthesised left "has left."
 synthesised pin-entry-locked "Too many wrong PINs have been entered. PIN entry by phone is locked for this meeting for now. Please try again later."
+synthesised lobby-reminder "You are still waiting in the lobby. Someone will let you in soon."
+synthesised language-offer-1 "For English, press one."
+synthesised language-offer-2 "For English, press two."
+synthesised language-offer-3 "For English, press three."
+synthesised language-offer-4 "For English, press four."
+
+# The other languages' prompts have scripts of their own.
+prompts/make-fr-FR.sh
 
 # Hold music: the first 60 seconds of one track from asterisk-moh-opsound-wav, with a
 # two-second fade out so the loop point is soft.
