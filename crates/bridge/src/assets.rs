@@ -9,121 +9,37 @@ use thiserror::Error;
 /// The language every deployment has prompts for, and the fallback for unknown ones.
 pub const DEFAULT_LANGUAGE: &str = "en-US";
 
-/// The committed en-US prompts, by asset name ([`PromptId::name`]).
-const EN_US: &[(&str, &[u8])] = &[
-    (
-        "admitted",
-        include_bytes!("../../../assets/prompts/en-US/admitted.wav"),
-    ),
-    (
-        "announcements-off",
-        include_bytes!("../../../assets/prompts/en-US/announcements-off.wav"),
-    ),
-    (
-        "announcements-on",
-        include_bytes!("../../../assets/prompts/en-US/announcements-on.wav"),
-    ),
-    (
-        "conference-id-invalid",
-        include_bytes!("../../../assets/prompts/en-US/conference-id-invalid.wav"),
-    ),
-    (
-        "enter-conference-id",
-        include_bytes!("../../../assets/prompts/en-US/enter-conference-id.wav"),
-    ),
-    (
-        "enter-pin",
-        include_bytes!("../../../assets/prompts/en-US/enter-pin.wav"),
-    ),
-    (
-        "everyone-muted",
-        include_bytes!("../../../assets/prompts/en-US/everyone-muted.wav"),
-    ),
-    (
-        "goodbye",
-        include_bytes!("../../../assets/prompts/en-US/goodbye.wav"),
-    ),
-    (
-        "hand-lowered",
-        include_bytes!("../../../assets/prompts/en-US/hand-lowered.wav"),
-    ),
-    (
-        "hand-raised",
-        include_bytes!("../../../assets/prompts/en-US/hand-raised.wav"),
-    ),
-    (
-        "help",
-        include_bytes!("../../../assets/prompts/en-US/help.wav"),
-    ),
-    (
-        "joined",
-        include_bytes!("../../../assets/prompts/en-US/joined.wav"),
-    ),
-    (
-        "joining-as-organiser",
-        include_bytes!("../../../assets/prompts/en-US/joining-as-organiser.wav"),
-    ),
-    (
-        "left",
-        include_bytes!("../../../assets/prompts/en-US/left.wav"),
-    ),
-    (
-        "lobby-admitted-all",
-        include_bytes!("../../../assets/prompts/en-US/lobby-admitted-all.wav"),
-    ),
-    (
-        "lobby-empty",
-        include_bytes!("../../../assets/prompts/en-US/lobby-empty.wav"),
-    ),
-    (
-        "lobby-timeout",
-        include_bytes!("../../../assets/prompts/en-US/lobby-timeout.wav"),
-    ),
-    (
-        "lobby-wait",
-        include_bytes!("../../../assets/prompts/en-US/lobby-wait.wav"),
-    ),
-    (
-        "meeting-ended",
-        include_bytes!("../../../assets/prompts/en-US/meeting-ended.wav"),
-    ),
-    (
-        "muted",
-        include_bytes!("../../../assets/prompts/en-US/muted.wav"),
-    ),
-    (
-        "not-organiser",
-        include_bytes!("../../../assets/prompts/en-US/not-organiser.wav"),
-    ),
-    (
-        "only-person",
-        include_bytes!("../../../assets/prompts/en-US/only-person.wav"),
-    ),
-    (
-        "organiser-press-star",
-        include_bytes!("../../../assets/prompts/en-US/organiser-press-star.wav"),
-    ),
-    (
-        "pin-entry-locked",
-        include_bytes!("../../../assets/prompts/en-US/pin-entry-locked.wav"),
-    ),
-    (
-        "pin-invalid",
-        include_bytes!("../../../assets/prompts/en-US/pin-invalid.wav"),
-    ),
-    (
-        "record-name",
-        include_bytes!("../../../assets/prompts/en-US/record-name.wav"),
-    ),
-    (
-        "unmuted",
-        include_bytes!("../../../assets/prompts/en-US/unmuted.wav"),
-    ),
-    (
-        "welcome",
-        include_bytes!("../../../assets/prompts/en-US/welcome.wav"),
-    ),
-];
+/// The languages there are prompts for, [`DEFAULT_LANGUAGE`] first. A service number's
+/// language outside this list plays [`DEFAULT_LANGUAGE`], and an alternate language
+/// outside it is not offered.
+pub const LANGUAGES: [&str; 2] = [DEFAULT_LANGUAGE, "fr-FR"];
+
+/// The committed prompts of one language folder, by asset name ([`PromptId::name`]).
+macro_rules! prompt_files {
+    ($language:literal) => {
+        prompt_files!(
+            @files $language,
+            "admitted", "announcements-off", "announcements-on",
+            "conference-id-invalid", "enter-conference-id", "enter-pin",
+            "everyone-muted", "goodbye", "hand-lowered", "hand-raised", "help",
+            "joined", "joining-as-organiser", "left", "lobby-admitted-all",
+            "lobby-empty", "lobby-timeout", "lobby-wait", "meeting-ended",
+            "muted", "not-organiser", "only-person", "organiser-press-star",
+            "pin-entry-locked", "pin-invalid", "record-name", "unmuted",
+            "welcome", "lobby-reminder", "language-offer-1", "language-offer-2",
+            "language-offer-3", "language-offer-4"
+        )
+    };
+    (@files $language:literal, $($name:literal),+) => {
+        &[$((
+            $name,
+            include_bytes!(concat!("../../../assets/prompts/", $language, "/", $name, ".wav")),
+        )),+]
+    };
+}
+
+/// The committed prompts of each language of [`LANGUAGES`], in the same order.
+const PROMPT_FILES: [&[(&str, &[u8])]; 2] = [prompt_files!("en-US"), prompt_files!("fr-FR")];
 
 /// The committed hold music.
 const HOLD_MUSIC: &[u8] = include_bytes!("../../../assets/music/hold.wav");
@@ -180,16 +96,20 @@ fn decode(name: &str, bytes: &[u8]) -> Result<Clip, AssetError> {
 impl Assets {
     /// Decodes the embedded assets and checks that every prompt is there.
     pub fn load() -> Result<Self, AssetError> {
-        let mut clips = HashMap::new();
-        for prompt in PromptId::ALL {
-            let (name, bytes) = EN_US
-                .iter()
-                .find(|(name, _)| *name == prompt.name())
-                .ok_or(AssetError::Missing(prompt.name(), DEFAULT_LANGUAGE))?;
-            clips.insert(prompt, decode(name, bytes)?);
+        let mut languages = Vec::with_capacity(LANGUAGES.len());
+        for (language, files) in LANGUAGES.into_iter().zip(PROMPT_FILES) {
+            let mut clips = HashMap::new();
+            for prompt in PromptId::ALL {
+                let (name, bytes) = files
+                    .iter()
+                    .find(|(name, _)| *name == prompt.name())
+                    .ok_or(AssetError::Missing(prompt.name(), language))?;
+                clips.insert(prompt, decode(&format!("{language}/{name}"), bytes)?);
+            }
+            languages.push((language, PromptSet { clips }));
         }
         Ok(Self {
-            languages: vec![(DEFAULT_LANGUAGE, PromptSet { clips })],
+            languages,
             music: decode("music/hold", HOLD_MUSIC)?,
         })
     }
@@ -224,6 +144,11 @@ impl Assets {
         &self.languages[index.min(self.languages.len() - 1)].1
     }
 
+    /// The tag of the language at `index` (from [`Assets::language_index`]).
+    pub fn name_at(&self, index: usize) -> &'static str {
+        self.languages[index.min(self.languages.len() - 1)].0
+    }
+
     /// The hold music.
     pub fn music(&self) -> Clip {
         self.music.clone()
@@ -245,7 +170,27 @@ mod tests {
         }
         assert!(assets.music().duration().as_secs() >= 10);
         assert!(assets.has_language("en-us"));
-        assert!(!assets.has_language("fr-FR"));
-        assert_eq!(assets.language_index("fr-FR"), 0);
+        assert!(assets.has_language("fr-FR"));
+        assert!(!assets.has_language("de-DE"));
+        assert_eq!(assets.language_index("fr-fr"), 1);
+        assert_eq!(assets.language_index("de-DE"), 0);
+    }
+
+    #[test]
+    fn every_language_has_every_prompt_and_its_own_recordings() {
+        let assets = Assets::load().unwrap();
+        let english = assets.prompts("en-US");
+        let french = assets.prompts("fr-FR");
+        for prompt in PromptId::ALL {
+            assert!(
+                !french.clip(prompt).samples().is_empty(),
+                "{prompt} is empty"
+            );
+            assert_ne!(
+                english.clip(prompt).samples(),
+                french.clip(prompt).samples(),
+                "{prompt} is the same in both languages"
+            );
+        }
     }
 }

@@ -44,7 +44,10 @@ pub(crate) struct CallState {
     pub answer_at: Option<Instant>,
     pub latch: Latch,
     pub rtcp_latch: Latch,
+    /// The prompts' language (an index of [`crate::Assets::language_index`]).
     pub language: usize,
+    /// The alternate languages the greeting offers, in key order (the same indices).
+    pub alternates: Vec<usize>,
     pub calling_number: Option<String>,
     pub origin: crate::Origin,
     pub flow: Flow,

@@ -46,7 +46,7 @@ use pinbridge_domain::meeting::{
 use pinbridge_domain::{ConferenceId, Pin, User};
 use pinbridge_ivr::{
     Action, Call as Flow, ConferenceInfo, ConferenceLookup, Config as FlowConfig,
-    Input as FlowInput, MeetingNotice, Tone,
+    Input as FlowInput, MeetingNotice, PromptId, Tone,
 };
 use pinbridge_media::srtp::CallSrtp;
 use pinbridge_media::{
@@ -55,7 +55,7 @@ use pinbridge_media::{
     ToneGenerator, ToneSegment,
 };
 
-pub use assets::{AssetError, Assets, DEFAULT_LANGUAGE};
+pub use assets::{AssetError, Assets, DEFAULT_LANGUAGE, LANGUAGES};
 pub use directory::Directory;
 
 use call::{CallState, Member, Pending};
@@ -286,6 +286,9 @@ pub struct Config {
     pub rtp_timeout: Duration,
     /// How long a call rings (180) before it is answered.
     pub answer_delay: Duration,
+    /// How often callers in the lobby are reminded that they are still waiting; `None`:
+    /// never.
+    pub lobby_reminder: Option<Duration>,
 }
 
 impl Default for Config {
@@ -293,6 +296,7 @@ impl Default for Config {
         Self {
             rtp_timeout: Duration::from_secs(60),
             answer_delay: Duration::from_millis(150),
+            lobby_reminder: FlowConfig::default().lobby_reminder,
         }
     }
 }
@@ -443,8 +447,11 @@ impl Bridge {
     /// contexts cannot be built, [`Event::Hangup`] and [`Event::Released`] follow at once.
     pub fn add_call(&mut self, now: Instant, new: NewCall) -> CallKey {
         let language = self.prompt_language(&new.called_number);
+        let alternates = self.alternate_languages(&new.called_number, &language);
         let flow_config = FlowConfig {
             name_recording: self.directory.settings.enable_name_recording,
+            lobby_reminder: self.config.lobby_reminder,
+            alternate_languages: u8::try_from(alternates.len()).unwrap_or(u8::MAX),
             ..FlowConfig::default()
         };
         let flow = match Flow::new(flow_config) {
@@ -486,6 +493,7 @@ impl Bridge {
             latch: Default::default(),
             rtcp_latch: Default::default(),
             language: self.assets.language_index(&language),
+            alternates,
             calling_number: new.calling_number,
             origin: new.origin,
             flow,
@@ -528,6 +536,28 @@ impl Bridge {
                 DEFAULT_LANGUAGE.to_owned()
             }
         }
+    }
+
+    /// The alternate languages a dialled number's greeting offers: those with prompts,
+    /// other than `primary` (the call's own) and each once, at most
+    /// [`PromptId::MAX_LANGUAGE_OFFERS`]. The others are logged and not offered.
+    fn alternate_languages(&self, called: &str, primary: &str) -> Vec<usize> {
+        let mut offered: Vec<usize> = Vec::new();
+        let primary = self.assets.language_index(primary);
+        for language in self.directory.alternates_of(called) {
+            if !self.assets.has_language(language) {
+                tracing::info!(called = %called, language = %language, "no prompts in this alternate language; not offered");
+                continue;
+            }
+            let index = self.assets.language_index(language);
+            if index != primary
+                && !offered.contains(&index)
+                && offered.len() < usize::from(PromptId::MAX_LANGUAGE_OFFERS)
+            {
+                offered.push(index);
+            }
+        }
+        offered
     }
 
     /// Whether the next tick is due at `now`: the driver reads the calls' sockets then,
@@ -887,6 +917,24 @@ impl Bridge {
             Action::StopPrompt => {
                 call.prompt.stop();
                 call.prompt_id = None;
+            }
+            Action::OfferLanguages { count } => {
+                call.prompt.stop();
+                let mut last = None;
+                for (key, &language) in (1..=count).zip(&call.alternates) {
+                    if let Some(offer) = PromptId::language_offer(key) {
+                        call.prompt
+                            .enqueue(self.assets.prompts_at(language).clip(offer));
+                        last = Some(offer);
+                    }
+                }
+                call.prompt_id = last;
+            }
+            Action::SetLanguage(key) => {
+                if let Some(&language) = call.alternates.get(usize::from(key).wrapping_sub(1)) {
+                    call.language = language;
+                    tracing::debug!(call = call.handle.0, language = %self.assets.name_at(language), "caller chose a language");
+                }
             }
             Action::StartMusicOnHold => call.music = true,
             Action::StopMusicOnHold => call.music = false,

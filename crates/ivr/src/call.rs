@@ -43,6 +43,15 @@ pub struct Config {
     /// How long to wait for the driver's answer to a look-up, a PIN check or a join
     /// before apologising and hanging up.
     pub reply_timeout: Duration,
+    /// How often a caller waiting in the lobby is reminded that they are still waiting
+    /// (over the music on hold); `None`: never.
+    pub lobby_reminder: Option<Duration>,
+    /// How many alternate languages the greeting offers ("for LANGUAGE press N", keys 1
+    /// to this), at most [`PromptId::MAX_LANGUAGE_OFFERS`]; 0: none, the call stays in
+    /// its language.
+    pub alternate_languages: u8,
+    /// How long to wait for a language key after the offer.
+    pub language_wait: Duration,
 }
 
 impl Default for Config {
@@ -58,6 +67,9 @@ impl Default for Config {
             name_recording_max: Duration::from_secs(4),
             prompt_limit: Duration::from_secs(60),
             reply_timeout: Duration::from_secs(10),
+            lobby_reminder: Some(Duration::from_secs(60)),
+            alternate_languages: 0,
+            language_wait: Duration::from_secs(3),
         }
     }
 }
@@ -71,6 +83,9 @@ pub enum ConfigError {
     /// A duration is zero.
     #[error("{0} must be longer than zero")]
     ZeroDuration(&'static str),
+    /// More alternate languages than the greeting can offer.
+    #[error("a greeting offers at most {max} alternate languages, not {0}", max = PromptId::MAX_LANGUAGE_OFFERS)]
+    TooManyLanguages(u8),
 }
 
 impl Config {
@@ -90,7 +105,15 @@ impl Config {
             ("name recording limit", self.name_recording_max),
             ("prompt limit", self.prompt_limit),
             ("reply timeout", self.reply_timeout),
+            ("language wait", self.language_wait),
+            (
+                "lobby reminder interval",
+                self.lobby_reminder.unwrap_or(Duration::MAX),
+            ),
         ];
+        if self.alternate_languages > PromptId::MAX_LANGUAGE_OFFERS {
+            return Err(ConfigError::TooManyLanguages(self.alternate_languages));
+        }
         match durations.iter().find(|(_, d)| d.is_zero()) {
             Some((name, _)) => Err(ConfigError::ZeroDuration(name)),
             None => Ok(()),
@@ -264,6 +287,16 @@ pub enum Action {
     },
     /// Play a generated tone.
     PlayTone(Tone),
+    /// Play, for each alternate language N from 1 to `count`, [`PromptId::language_offer`]
+    /// (N) in that language, one after the other, replacing any prompt that is playing;
+    /// report its end as [`Input::PromptFinished`] of the offer of `count`.
+    OfferLanguages {
+        /// How many alternates are offered.
+        count: u8,
+    },
+    /// The caller chose alternate language `key` (1 to the offered count): play every
+    /// later prompt of this call in it.
+    SetLanguage(u8),
 }
 
 /// Where a call is, coarsely, for metrics and tests.
@@ -289,6 +322,7 @@ pub enum Phase {
 enum Stage {
     NotAnswered,
     Greeting,
+    LanguageOffer,
     ConferenceIdEntry,
     LookingUp,
     OrganiserPrompt,
@@ -314,10 +348,12 @@ enum Timer {
     Recording,
     Reply,
     Command,
+    LanguageWait,
+    LobbyReminder,
 }
 
 impl Timer {
-    const ALL: [Timer; 7] = [
+    const ALL: [Timer; 9] = [
         Timer::Prompt,
         Timer::Entry,
         Timer::InterDigit,
@@ -325,6 +361,8 @@ impl Timer {
         Timer::Recording,
         Timer::Reply,
         Timer::Command,
+        Timer::LanguageWait,
+        Timer::LobbyReminder,
     ];
 }
 
@@ -370,6 +408,7 @@ enum Command {
     AdmitAll,
     MuteAll,
     Announcements,
+    Repeat,
 }
 
 /// The caller flow of one call: a Sans-IO state machine. Feed it with [`Call::handle`],
@@ -393,6 +432,11 @@ pub struct Call {
     as_organiser: bool,
     lobby_announced: bool,
     command: Option<String>,
+    /// A star was pressed where only `*0` (repeat) means something; the next key says
+    /// whether it was that.
+    star_pending: bool,
+    /// The last prompt this caller heard (the last of a sequence), for `*0`.
+    last_prompt: Option<PromptId>,
     timers: Timers,
     actions: VecDeque<Action>,
 }
@@ -437,6 +481,8 @@ impl Call {
             as_organiser: false,
             lobby_announced: false,
             command: None,
+            star_pending: false,
+            last_prompt: None,
             timers: Timers::default(),
             actions: VecDeque::new(),
         })
@@ -537,13 +583,16 @@ impl Call {
             // A phone may send keys as soon as it has the answer (a dial string with
             // the conference ID), before its ACK reaches us: keep them.
             Stage::NotAnswered => self.keep_typeahead(key),
-            Stage::Leaving(_) | Stage::Ended | Stage::Lobby => {}
-            Stage::Greeting => {
-                // Barge-in: the key cuts the greeting short and starts the conference ID.
-                self.stop_prompt();
-                self.keep_typeahead(key);
-                self.begin_conference_id_entry(&[PromptId::EnterConferenceId], now);
+            Stage::Leaving(_) | Stage::Ended => {}
+            Stage::Lobby => {
+                if self.take_star(key) {
+                    self.repeat_last(now);
+                } else if key == '*' {
+                    self.stop_prompt();
+                    self.await_star_key(now);
+                }
             }
+            Stage::Greeting | Stage::LanguageOffer => self.greeting_key(key, now),
             Stage::ConferenceIdEntry | Stage::PinEntry => self.entry_key(key, now),
             Stage::LookingUp | Stage::VerifyingPin | Stage::Joining => self.keep_typeahead(key),
             Stage::OrganiserPrompt => {
@@ -573,6 +622,59 @@ impl Call {
                 self.join(true, now);
             }
             Stage::InMeeting => self.command_key(key, now),
+        }
+    }
+
+    /// A key during the greeting or the language offer: a language key chooses that
+    /// language, `*0` starts the greeting over, a lone star waits for the next key, and
+    /// any other key barges in and starts the conference ID.
+    fn greeting_key(&mut self, key: char, now: Instant) {
+        if self.take_star(key) {
+            self.timers.clear(Timer::LanguageWait);
+            self.stage = Stage::Greeting;
+            self.play(PromptId::Welcome, now);
+            return;
+        }
+        // Barge-in: the key cuts the greeting short.
+        self.stop_prompt();
+        self.timers.clear(Timer::LanguageWait);
+        if key == '*' {
+            self.await_star_key(now);
+            return;
+        }
+        let chosen = key
+            .to_digit(10)
+            .and_then(|d| u8::try_from(d).ok())
+            .filter(|d| (1..=self.config.alternate_languages).contains(d));
+        match chosen {
+            Some(language) => self.actions.push_back(Action::SetLanguage(language)),
+            None => self.keep_typeahead(key),
+        }
+        self.begin_conference_id_entry(&[PromptId::EnterConferenceId], now);
+    }
+
+    /// Waits (for the command timeout) for the key after a star.
+    fn await_star_key(&mut self, now: Instant) {
+        self.star_pending = true;
+        self.timers
+            .set(Timer::Command, now + self.config.command_timeout);
+    }
+
+    /// Whether `key` completes `*0`. Any key ends the wait for the key after a star.
+    fn take_star(&mut self, key: char) -> bool {
+        if !std::mem::take(&mut self.star_pending) {
+            return false;
+        }
+        self.timers.clear(Timer::Command);
+        key == '0'
+    }
+
+    /// `*0` in the lobby or the meeting: the last prompt again (an error tone when the
+    /// caller has heard none there).
+    fn repeat_last(&mut self, now: Instant) {
+        match self.last_prompt {
+            Some(prompt) => self.play(prompt, now),
+            None => self.actions.push_back(Action::PlayTone(Tone::Error)),
         }
     }
 
@@ -618,6 +720,18 @@ impl Call {
     fn entry_key(&mut self, key: char, now: Instant) {
         // Any key cuts the prompt short, so the entry's own clock starts now at the latest.
         self.stop_prompt();
+        if self.take_star(key) {
+            // `*0`: the question again, and the entry starts over.
+            self.entry.clear();
+            self.timers.clear(Timer::InterDigit);
+            self.timers.clear(Timer::Entry);
+            let question = match self.stage {
+                Stage::PinEntry => PromptId::EnterPin,
+                _ => PromptId::EnterConferenceId,
+            };
+            self.play(question, now);
+            return;
+        }
         if self.timers.get(Timer::Entry).is_none() {
             self.timers
                 .set(Timer::Entry, now + self.config.entry_timeout);
@@ -631,7 +745,8 @@ impl Call {
                 self.timers
                     .set(Timer::InterDigit, now + self.config.inter_digit_timeout);
             }
-            // A star is not part of a conference ID or a PIN.
+            // A star is not part of a conference ID or a PIN; `*0` repeats the question.
+            '*' => self.await_star_key(now),
             _ => {}
         }
     }
@@ -812,11 +927,14 @@ impl Call {
         match placement {
             Placement::Meeting => {
                 self.stage = Stage::InMeeting;
+                // The flow's questions are not what `*0` repeats in the meeting.
+                self.last_prompt = None;
                 self.replay_typeahead(now);
             }
             Placement::Lobby => {
                 self.stage = Stage::Lobby;
                 self.typeahead.clear();
+                self.arm_lobby_reminder(now);
                 if self.lobby_announced {
                     self.start_music();
                 } else {
@@ -828,10 +946,18 @@ impl Call {
         }
     }
 
+    fn arm_lobby_reminder(&mut self, now: Instant) {
+        if let Some(every) = self.config.lobby_reminder {
+            self.timers.set(Timer::LobbyReminder, now + every);
+        }
+    }
+
     fn on_admitted(&mut self, now: Instant) {
         if self.stage != Stage::Lobby {
             return;
         }
+        self.timers.clear(Timer::LobbyReminder);
+        self.star_pending = false;
         self.stop_prompt();
         self.stop_music();
         self.stage = Stage::InMeeting;
@@ -891,6 +1017,7 @@ impl Call {
             "21" => Command::AdmitAll,
             "22" => Command::MuteAll,
             "23" => Command::Announcements,
+            "0" => Command::Repeat,
             "2" => {
                 self.command = Some(typed);
                 self.timers
@@ -919,6 +1046,10 @@ impl Call {
         let action = match command {
             Command::Help => {
                 self.play(PromptId::Help, now);
+                return;
+            }
+            Command::Repeat => {
+                self.repeat_last(now);
                 return;
             }
             Command::Hand => Action::ToggleHand,
@@ -961,7 +1092,26 @@ impl Call {
                         self.leave(&[PromptId::Goodbye], HangupReason::NoReply, now);
                     }
                 }
-                Timer::Command => self.command = None,
+                Timer::Command => {
+                    self.command = None;
+                    if std::mem::take(&mut self.star_pending)
+                        && matches!(self.stage, Stage::Greeting | Stage::LanguageOffer)
+                    {
+                        // A lone star cut the greeting short: carry on as if it had ended.
+                        self.prompt_done(now);
+                    }
+                }
+                Timer::LanguageWait => {
+                    if self.stage == Stage::LanguageOffer {
+                        self.begin_conference_id_entry(&[PromptId::EnterConferenceId], now);
+                    }
+                }
+                Timer::LobbyReminder => {
+                    if self.stage == Stage::Lobby {
+                        self.play(PromptId::LobbyReminder, now);
+                        self.arm_lobby_reminder(now);
+                    }
+                }
             }
         }
     }
@@ -971,8 +1121,16 @@ impl Call {
         self.playing = None;
         self.timers.clear(Timer::Prompt);
         match self.stage {
-            Stage::Greeting => {
-                self.begin_conference_id_entry(&[PromptId::EnterConferenceId], now);
+            Stage::Greeting => match self.config.alternate_languages {
+                0 => self.begin_conference_id_entry(&[PromptId::EnterConferenceId], now),
+                count => {
+                    self.stage = Stage::LanguageOffer;
+                    self.offer_languages(count, now);
+                }
+            },
+            Stage::LanguageOffer => {
+                self.timers
+                    .set(Timer::LanguageWait, now + self.config.language_wait);
             }
             Stage::ConferenceIdEntry | Stage::PinEntry => {
                 if self.timers.get(Timer::Entry).is_none() {
@@ -1016,11 +1174,25 @@ impl Call {
         self.play_sequence(&[prompt], now);
     }
 
+    fn offer_languages(&mut self, count: u8, now: Instant) {
+        let Some(last) = PromptId::language_offer(count) else {
+            return;
+        };
+        self.playing = Some(last);
+        self.timers
+            .set(Timer::Prompt, now + self.config.prompt_limit);
+        self.actions.push_back(Action::OfferLanguages { count });
+    }
+
     fn play_sequence(&mut self, prompts: &[PromptId], now: Instant) {
         let Some(&last) = prompts.last() else {
             return;
         };
         self.playing = Some(last);
+        // Announcements of others joining or leaving are not worth repeating.
+        if !matches!(last, PromptId::Joined | PromptId::Left) {
+            self.last_prompt = Some(last);
+        }
         self.timers
             .set(Timer::Prompt, now + self.config.prompt_limit);
         self.actions.push_back(match prompts {

@@ -11,8 +11,10 @@
 //! The flow is the phone experience of the organiser-PIN model; only an organiser who
 //! presses star is asked for a PIN:
 //!
-//! 1. Greeting, then "enter the conference ID followed by pound" (a limited number of
-//!    tries, then goodbye and hang-up).
+//! 1. Greeting, then, when the service number has alternate languages, "for LANGUAGE
+//!    press N" in each of them (keys 1 to 4; the choice switches every later prompt, no
+//!    choice keeps the number's language), then "enter the conference ID followed by
+//!    pound" (a limited number of tries, then goodbye and hang-up).
 //! 2. Unless anonymous start applies, while the meeting has not started: "if you are the
 //!    organiser, press star now"; a star leads to the PIN followed by pound (a limited
 //!    number of tries, then goodbye and hang-up) and "you are joining as the organiser".
@@ -22,10 +24,15 @@
 //! 3. Everyone else optionally records their name, hears the lobby announcement when the
 //!    meeting will keep them in the lobby, and joins; in the lobby they hear music on hold
 //!    until admitted (then "you have been admitted") or until the lobby wait runs out
-//!    (then the lobby-timeout prompt, goodbye and hang-up).
-//! 4. In the meeting: \*1 help, \*5 hand, \*6 mute; the organiser's \*21 admit all,
-//!    \*22 mute everyone else, \*23 announcements on or off. Others pressing those hear
-//!    that only the organiser can. A command left incomplete times out.
+//!    (then the lobby-timeout prompt, goodbye and hang-up), reminded every minute (by
+//!    default) that they are still waiting.
+//! 4. In the meeting: \*1 help, \*0 the last prompt again, \*5 hand, \*6 mute; the
+//!    organiser's \*21 admit all, \*22 mute everyone else, \*23 announcements on or
+//!    off. Others pressing those hear that only the organiser can. A command left
+//!    incomplete times out. \*0 also works in the lobby (the last prompt again), while
+//!    the conference ID or the PIN is typed (the question again; the entry starts over)
+//!    and in the greeting (which starts over); where a star means "I am the organiser"
+//!    it keeps that meaning.
 //!
 //! Keys typed while a prompt plays cut it short (barge-in) and are kept (type-ahead): a
 //! conference ID typed during the greeting is taken whole, and a prompt whose answer is

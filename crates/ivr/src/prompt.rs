@@ -62,11 +62,22 @@ pub enum PromptId {
     Left,
     /// "Too many wrong PINs have been entered; PIN entry by phone is locked for now."
     PinEntryLocked,
+    /// "You are still waiting in the lobby; someone will let you in soon." (the lobby's
+    /// reminder, over the music on hold).
+    LobbyReminder,
+    /// "For LANGUAGE, press 1", said in that language (a number's first alternate).
+    LanguageOffer1,
+    /// "For LANGUAGE, press 2."
+    LanguageOffer2,
+    /// "For LANGUAGE, press 3."
+    LanguageOffer3,
+    /// "For LANGUAGE, press 4."
+    LanguageOffer4,
 }
 
 impl PromptId {
     /// Every prompt, for checking that the assets exist.
-    pub const ALL: [PromptId; 28] = [
+    pub const ALL: [PromptId; 33] = [
         Self::Welcome,
         Self::EnterConferenceId,
         Self::ConferenceIdInvalid,
@@ -95,7 +106,26 @@ impl PromptId {
         Self::Joined,
         Self::Left,
         Self::PinEntryLocked,
+        Self::LobbyReminder,
+        Self::LanguageOffer1,
+        Self::LanguageOffer2,
+        Self::LanguageOffer3,
+        Self::LanguageOffer4,
     ];
+
+    /// The most alternate languages a greeting offers (keys 1 to 4).
+    pub const MAX_LANGUAGE_OFFERS: u8 = 4;
+
+    /// "For LANGUAGE, press `key`", for keys 1 to [`PromptId::MAX_LANGUAGE_OFFERS`].
+    pub fn language_offer(key: u8) -> Option<PromptId> {
+        match key {
+            1 => Some(Self::LanguageOffer1),
+            2 => Some(Self::LanguageOffer2),
+            3 => Some(Self::LanguageOffer3),
+            4 => Some(Self::LanguageOffer4),
+            _ => None,
+        }
+    }
 
     /// The asset's file name without the `.wav` extension.
     pub fn name(self) -> &'static str {
@@ -128,6 +158,11 @@ impl PromptId {
             Self::Joined => "joined",
             Self::Left => "left",
             Self::PinEntryLocked => "pin-entry-locked",
+            Self::LobbyReminder => "lobby-reminder",
+            Self::LanguageOffer1 => "language-offer-1",
+            Self::LanguageOffer2 => "language-offer-2",
+            Self::LanguageOffer3 => "language-offer-3",
+            Self::LanguageOffer4 => "language-offer-4",
         }
     }
 }
@@ -152,13 +187,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_prompt_has_a_committed_asset() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/prompts/en-US");
-        for prompt in PromptId::ALL {
-            let path = dir.join(format!("{}.wav", prompt.name()));
-            assert!(path.is_file(), "missing asset {}", path.display());
+    fn every_prompt_has_a_committed_asset_in_every_language() {
+        let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/prompts");
+        for language in ["en-US", "fr-FR"] {
+            for prompt in PromptId::ALL {
+                let path = prompts
+                    .join(language)
+                    .join(format!("{}.wav", prompt.name()));
+                assert!(path.is_file(), "missing asset {}", path.display());
+            }
         }
+    }
+
+    #[test]
+    fn every_offer_key_has_its_prompt() {
+        for key in 1..=PromptId::MAX_LANGUAGE_OFFERS {
+            let prompt = PromptId::language_offer(key).unwrap();
+            assert!(prompt.name().ends_with(&key.to_string()));
+        }
+        assert_eq!(PromptId::language_offer(0), None);
+        assert_eq!(PromptId::language_offer(5), None);
     }
 
     #[test]

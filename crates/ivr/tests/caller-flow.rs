@@ -74,7 +74,7 @@ fn a_caller_who_does_not_press_star_records_a_name_and_waits_in_the_lobby() {
         says(&["music on"])
     );
     assert_eq!(phone.call.phase(), Phase::Lobby);
-    // Keys in the lobby do nothing.
+    // Keys in the lobby do nothing, but for *0 (repeat).
     assert_eq!(phone.keys("*21"), says(&[]));
     assert_eq!(
         phone.input(Input::Admitted),

@@ -111,6 +111,9 @@ impl Phone {
                 Action::Play(p) => self.playing = Some(*p),
                 Action::PlaySequence(ps) => self.playing = ps.last().copied(),
                 Action::StopPrompt => self.playing = None,
+                Action::OfferLanguages { count } => {
+                    self.playing = PromptId::language_offer(*count);
+                }
                 _ => {}
             }
             seen.push(describe(&action));
@@ -152,6 +155,8 @@ pub fn describe(action: &Action) -> String {
         Action::ToggleAnnouncements => "toggle announcements".into(),
         Action::Hangup { reason } => format!("hangup {reason:?}"),
         Action::PlayTone(tone) => format!("tone {tone:?}"),
+        Action::OfferLanguages { count } => format!("offer {count} languages"),
+        Action::SetLanguage(key) => format!("language {key}"),
     }
 }
 
