@@ -30,6 +30,8 @@ use pinbridge_media::{Codec, FRAME_SAMPLES, RtpPacket, RtpSender};
 pub const PIN: &str = "24680";
 /// The meeting's conference ID.
 pub const CONFERENCE: &str = "123456789";
+/// The number every phone dials.
+pub const CALLED: &str = "+14255550100";
 /// The RTP payload type of telephone-events.
 pub const TELEPHONE_EVENT: u8 = 101;
 /// How much of what each phone hears is kept.
@@ -182,6 +184,15 @@ impl Sim {
     }
 
     pub fn with_config(meeting: Meeting, config: Config) -> Self {
+        Self::with_numbers(meeting, config, Vec::new())
+    }
+
+    /// A core whose directory has these service numbers (the phones dial [`CALLED`]).
+    pub fn with_numbers(
+        meeting: Meeting,
+        config: Config,
+        numbers: Vec<pinbridge_domain::ServiceNumber>,
+    ) -> Self {
         let assets = Arc::new(Assets::load().expect("the embedded prompts decode"));
         let now = Instant::now();
         let directory = Directory {
@@ -189,7 +200,7 @@ impl Sim {
                 enable_name_recording: false,
                 ..Default::default()
             },
-            numbers: Vec::new(),
+            numbers,
         };
         let bridge = Bridge::new(
             config,
@@ -276,7 +287,7 @@ impl Sim {
                 handle: id,
                 port,
                 media,
-                called_number: "+14255550100".into(),
+                called_number: CALLED.into(),
                 calling_number: Some(format!("+1425555{:04}", id.0)),
                 origin: Origin {
                     number: Some(format!("+1425555{:04}", id.0)),
@@ -381,6 +392,18 @@ impl Sim {
     /// Everything a phone has heard that is kept (the last 20 s).
     pub fn heard(&self, id: CallId) -> Vec<i16> {
         self.phones[&id].heard.iter().copied().collect()
+    }
+
+    /// What a phone heard since it had received `packets` packets (as far as it is kept).
+    pub fn heard_since(&self, id: CallId, packets: usize) -> Vec<i16> {
+        let phone = &self.phones[&id];
+        let n = ((phone.packets - packets) * FRAME_SAMPLES).min(phone.heard.len());
+        phone
+            .heard
+            .iter()
+            .skip(phone.heard.len() - n)
+            .copied()
+            .collect()
     }
 
     /// The phone hangs up (BYE).
