@@ -135,6 +135,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "a call with no RTP for this long is hung up",
     ),
     (
+        "lobby_reminder_seconds",
+        "60",
+        "callers in the lobby are reminded this often that they are still waiting (over the music); 0: never",
+    ),
+    (
         "sip_tls",
         "(none)",
         "address SIP over TLS listens on; its calls get SRTP (SDES); needs tls_cert and tls_key",

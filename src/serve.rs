@@ -96,6 +96,10 @@ pub struct SipArgs {
     /// Hang up a call with no RTP for this many seconds [default: 60].
     #[arg(long, value_name = "SECONDS")]
     rtp_timeout: Option<u64>,
+    /// Remind callers in the lobby every this many seconds that they are still waiting;
+    /// 0: never [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    lobby_reminder: Option<u64>,
     /// Also take SIP over TLS on this address, its calls with SRTP (needs --tls-cert and
     /// --tls-key).
     #[arg(long, value_name = "ADDR")]
@@ -172,6 +176,14 @@ fn bridge_config(
     if rtp_timeout.is_zero() {
         return Err("rtp_timeout_seconds must be at least 1".into());
     }
+    let lobby_reminder = match g
+        .sources
+        .get("lobby_reminder_seconds", args.lobby_reminder)?
+    {
+        None => defaults.lobby_reminder,
+        Some(0) => None,
+        Some(seconds) => Some(std::time::Duration::from_secs(seconds)),
+    };
     let client_ca = g.sources.get("sip_tls_client_ca", args.sip_tls_client_ca)?;
     let plain_rtp = g
         .sources
@@ -202,6 +214,7 @@ fn bridge_config(
         trunk_allow,
         public_address: g.sources.get("public_address", args.public_address)?,
         rtp_timeout,
+        lobby_reminder,
         tcp: defaults.tcp,
         tls,
     };

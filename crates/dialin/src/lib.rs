@@ -58,6 +58,9 @@ pub struct DialInConfig {
     pub public_address: Option<IpAddr>,
     /// A call with no RTP for this long is hung up.
     pub rtp_timeout: Duration,
+    /// How often callers in the lobby are reminded that they are still waiting; `None`:
+    /// never.
+    pub lobby_reminder: Option<Duration>,
     /// The bounds on SIP over TCP (and over TLS).
     pub tcp: TcpLimits,
     /// SIP over TLS, when configured.
@@ -94,6 +97,7 @@ impl Default for DialInConfig {
             trunk_allow: Cidr::loopback(),
             public_address: None,
             rtp_timeout: Duration::from_secs(60),
+            lobby_reminder: pinbridge_bridge::Config::default().lobby_reminder,
             tcp: TcpLimits::default(),
             tls: None,
         }
@@ -195,6 +199,7 @@ impl DialIn {
         let core = engine::Engine::core(
             pinbridge_bridge::Config {
                 rtp_timeout: config.rtp_timeout,
+                lobby_reminder: config.lobby_reminder,
                 ..pinbridge_bridge::Config::default()
             },
             assets,
