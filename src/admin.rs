@@ -182,6 +182,36 @@ pub struct NumberAddArgs {
     alternate_languages: Vec<LanguageTag>,
 }
 
+/// What callers of `number` will not get because there are no prompts in a language:
+/// the primary language plays in the default one, an alternate is not offered.
+fn prompt_notes(number: &ServiceNumber) -> Vec<String> {
+    let has_prompts = |l: &LanguageTag| {
+        pinbridge_bridge::LANGUAGES
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(l.as_str()))
+    };
+    let mut notes = Vec::new();
+    if !has_prompts(&number.primary_language) {
+        notes.push(format!(
+            "there are no {} prompts: callers of {} hear {}",
+            number.primary_language,
+            number.number,
+            pinbridge_bridge::DEFAULT_LANGUAGE
+        ));
+    }
+    for l in number
+        .alternate_languages
+        .iter()
+        .filter(|l| !has_prompts(l))
+    {
+        notes.push(format!(
+            "there are no {l} prompts: the greeting of {} does not offer {l}",
+            number.number
+        ));
+    }
+    notes
+}
+
 fn number_json(n: &ServiceNumber) -> Value {
     json!({
         "number": n.number.as_str(),
@@ -211,6 +241,9 @@ pub async fn number(g: &Globals, cmd: NumberCommand) -> Result {
                 print_json(&number_json(&number));
             } else {
                 println!("registered {} ({})", number.number, kind.as_str());
+            }
+            for note in prompt_notes(&number) {
+                eprintln!("note: {note}");
             }
         }
         NumberCommand::List => {

@@ -182,3 +182,40 @@ fn numbers_take_a_language_and_up_to_four_more() {
     let listed = store.json(&["number", "list"]);
     assert_eq!(listed[0], added);
 }
+
+#[test]
+fn a_number_in_languages_without_prompts_is_registered_with_a_note() {
+    let store = common::sqlite();
+    let out = store.run(&[
+        "number",
+        "add",
+        "+49305550100",
+        "--language",
+        "de-DE",
+        "--alternate-languages",
+        "fr-FR,it-IT",
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("note: there are no de-DE prompts: callers of +49305550100 hear en-US"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "note: there are no it-IT prompts: the greeting of +49305550100 does not offer it-IT"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("fr-FR"), "{err}");
+    // Languages with prompts get no note.
+    let out = store.run(&[
+        "number",
+        "add",
+        "+33155550100",
+        "--alternate-languages",
+        "fr-FR",
+    ]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("note:"));
+}

@@ -13,7 +13,7 @@ use pinbridge_media::{Codec, FRAME_SAMPLES, Wav};
 
 use crate::Error;
 
-/// The prompt every caller speaks, relative to `assets/`: 18 s of speech.
+/// The prompt every caller speaks, relative to `assets/`: 21 s of speech.
 pub const SPEECH: &str = "prompts/en-US/help.wav";
 
 /// A frame whose RMS is above this counts as voiced (about −50 dBFS).
