@@ -58,6 +58,6 @@ mod prompt;
 
 pub use call::{
     Action, Call, ConferenceInfo, ConferenceLookup, Config, ConfigError, HangupReason, Input,
-    MeetingNotice, Phase,
+    MeetingNotice, Phase, Presence,
 };
 pub use prompt::{PromptId, Tone};

@@ -152,6 +152,7 @@ pub fn describe(action: &Action) -> String {
         Action::ToggleAnnouncements => "toggle announcements".into(),
         Action::Hangup { reason } => format!("hangup {reason:?}"),
         Action::PlayTone(tone) => format!("tone {tone:?}"),
+        Action::Announce { who, presence } => format!("announce {} {presence:?}", who.0),
     }
 }
 
