@@ -74,6 +74,9 @@ pub(crate) struct CallState {
     pub sent_at_tick: u64,
     /// The call's SRTP, when its media is encrypted.
     pub srtp: Option<Box<CallSrtp>>,
+    /// "Say your name" is playing: the caller's audio is buffered already, so that the
+    /// jitter buffer has settled when the recording starts.
+    pub name_prompt: bool,
     /// The name being recorded, between the beep and its end.
     pub recording: Option<NameRecorder>,
     /// The caller's recorded name, trimmed: in memory for the call's life only.
@@ -98,6 +101,7 @@ impl CallState {
     /// the RTP timeout).
     pub fn listens(&self) -> bool {
         self.media.telephone_event.is_none()
+            || self.name_prompt
             || self.recording.is_some()
             || self.member.as_ref().is_some_and(|m| m.mixer.is_some())
     }

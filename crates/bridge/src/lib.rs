@@ -521,6 +521,7 @@ impl Bridge {
             reported_lost: 0,
             sent_at_tick: u64::MAX,
             srtp,
+            name_prompt: false,
             recording: None,
             name: None,
         });
@@ -926,6 +927,7 @@ impl Bridge {
             Action::Play(prompt) => {
                 call.prompt.play(prompts.clip(prompt));
                 call.prompt_id = Some(prompt);
+                call.name_prompt = prompt == PromptId::RecordName;
             }
             Action::PlaySequence(sequence) => {
                 call.prompt.stop();
@@ -933,6 +935,7 @@ impl Bridge {
                     call.prompt.enqueue(prompts.clip(*prompt));
                 }
                 call.prompt_id = sequence.last().copied();
+                call.name_prompt = false;
             }
             Action::StopPrompt => {
                 call.prompt.stop();
@@ -958,6 +961,7 @@ impl Bridge {
             },
             Action::RecordName { max } => call.recording = Some(NameRecorder::new(max)),
             Action::StopRecording => {
+                call.name_prompt = false;
                 call.name = call
                     .recording
                     .take()
