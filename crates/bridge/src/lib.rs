@@ -967,6 +967,10 @@ impl Bridge {
                     .take()
                     .and_then(NameRecorder::finish)
                     .map(Clip::new);
+                if !call.listens() {
+                    // Nobody hears the caller until they join: the stream starts afresh then.
+                    call.jitter.restart();
+                }
             }
             Action::Announce { who, presence } => self.announce(slot, who, presence),
             Action::PlayTone(tone) => call.tone = ToneGenerator::new(tone_segments(tone)),
@@ -1239,14 +1243,15 @@ impl Bridge {
                     Presence::Joined => PromptId::Joined,
                     Presence::Left => PromptId::Left,
                 };
-                // After whatever is playing (a prompt, another announcement): the flow
-                // waits for no end of an announcement, and a prompt's end is reported
-                // when the queue has played out.
+                // After whatever is playing (a prompt, another announcement), so that
+                // no name is cut short: the flow waits for no end of an announcement,
+                // and a prompt's end is reported when the queue has played out.
                 call.prompt.enqueue(name);
                 call.prompt
                     .enqueue(self.assets.prompts_at(call.language).clip(phrase));
             }
             None => {
+                // A tone is short: it plays at once, over whatever plays.
                 let tone = match presence {
                     Presence::Joined => ToneSegment::entry_beep(),
                     Presence::Left => ToneSegment::exit_beep(),

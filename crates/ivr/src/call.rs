@@ -273,8 +273,8 @@ pub enum Action {
     },
     /// Play a generated tone.
     PlayTone(Tone),
-    /// Tell this caller that `who` joined or left, after any prompt that is playing:
-    /// by `who`'s recorded name and "has joined" / "has left" when the tenant announces
+    /// Tell this caller that `who` joined or left: by `who`'s recorded name and "has
+    /// joined" / "has left" (after any prompt that is playing) when the tenant announces
     /// names and there is a recording, else by the entry or exit tone. Nothing answers.
     Announce {
         /// Who joined or left.
