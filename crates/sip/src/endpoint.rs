@@ -61,6 +61,27 @@ pub enum Untrusted {
     Drop,
 }
 
+impl std::str::FromStr for Untrusted {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "403" => Ok(Self::Forbidden),
+            "drop" => Ok(Self::Drop),
+            other => Err(format!("{other:?} is neither 403 nor drop")),
+        }
+    }
+}
+
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Forbidden => "403",
+            Self::Drop => "drop",
+        })
+    }
+}
+
 /// A transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
