@@ -9,6 +9,7 @@ mod common;
 mod anonymous_start;
 mod bye;
 mod cancel;
+mod flood;
 mod garbage_and_malformed;
 mod greeting;
 mod harness_loopback;
