@@ -505,10 +505,13 @@ impl Endpoint {
             return Ok(());
         }
         let trusted = self.is_allowed(input.source.ip());
-        if !trusted && self.config.untrusted == Untrusted::Drop {
+        // A response from outside answers nothing of ours: it is not even parsed.
+        let response = RequestClass::is_response(input.contents);
+        if !trusted && (response || self.config.untrusted == Untrusted::Drop) {
             return Err(InputError::Denied);
         }
-        if !trusted || self.config.limits.limit_trunks {
+        // Responses from a trunk belong to our own requests and are not limited.
+        if !response && (!trusted || self.config.limits.limit_trunks) {
             let class = RequestClass::of(input.contents);
             if !self.limiter.allow(now, input.source.ip(), class) {
                 return Err(InputError::RateLimited(class));

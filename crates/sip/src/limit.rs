@@ -23,7 +23,7 @@ pub enum RequestClass {
     Options,
     /// REGISTER.
     Register,
-    /// Any other method, responses, and datagrams that are not SIP.
+    /// Any other method, and datagrams that are not SIP.
     Other,
 }
 
@@ -43,6 +43,16 @@ impl RequestClass {
             b"REGISTER" => Self::Register,
             _ => Self::Other,
         }
+    }
+
+    /// Whether the message is a response (its start line begins `SIP/`), by its first
+    /// bytes.
+    pub fn is_response(contents: &[u8]) -> bool {
+        let start = contents
+            .iter()
+            .position(|b| !matches!(b, b'\r' | b'\n'))
+            .unwrap_or(contents.len());
+        contents[start..].starts_with(b"SIP/")
     }
 
     /// The lowercase name, for logs and metric labels.
@@ -93,7 +103,9 @@ pub struct SourceLimits {
     pub options: Option<Rate>,
     /// REGISTER (which the bridge does not take: 405, or 403 from outside).
     pub register: Option<Rate>,
-    /// Everything else: other methods, responses, and datagrams that are not SIP.
+    /// Everything else: other methods and datagrams that are not SIP (responses are
+    /// not limited: from outside they are dropped unparsed, from a trunk they answer
+    /// our own requests).
     pub other: Option<Rate>,
     /// The most source addresses tracked at once (at least 2).
     pub table_size: usize,
@@ -286,6 +298,10 @@ mod tests {
         assert_eq!(RequestClass::of(b"\xff\x00garbage"), RequestClass::Other);
         assert_eq!(RequestClass::of(b""), RequestClass::Other);
         assert_eq!(RequestClass::of(b"INVITE"), RequestClass::Invite);
+        assert!(RequestClass::is_response(b"SIP/2.0 200 OK\r\n"));
+        assert!(RequestClass::is_response(b"\r\nSIP/2.0 403 Forbidden"));
+        assert!(!RequestClass::is_response(b"INVITE sip:a SIP/2.0"));
+        assert!(!RequestClass::is_response(b"SIP"));
     }
 
     #[test]

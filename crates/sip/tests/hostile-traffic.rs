@@ -321,3 +321,36 @@ fn a_flood_from_one_address_leaves_a_trunk_call_alone() {
         "{events:?}"
     );
 }
+
+#[test]
+fn responses_are_never_limited() {
+    let mut h = Harness::with_config(EndpointConfig {
+        limits: SourceLimits {
+            limit_trunks: true,
+            ..limits(1, 1)
+        },
+        ..EndpointConfig::default()
+    });
+    // From outside: dropped unparsed, taking no room in the limiter's table.
+    for _ in 0..5 {
+        assert_eq!(
+            h.udp(OUTSIDER, "SIP/2.0 200 OK\r\n\r\n"),
+            Err(InputError::Denied)
+        );
+    }
+    assert_eq!(h.endpoint.limited_sources(), 0);
+    // From a limited trunk: its INVITE and ACK take the only tokens; the 200 to our BYE
+    // still ends the call.
+    let (call, _) = h.established_sipp_call("limited");
+    h.command(|e, now| e.hangup(now, call)).unwrap();
+    let (bye, _) = h.requests().pop().expect("our BYE");
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}Content-Length: 0\r\n\r\n",
+        ["Via", "From", "To", "Call-ID", "CSeq"]
+            .iter()
+            .map(|name| format!("{name}: {}\r\n", bye.headers.first(name).unwrap()))
+            .collect::<String>()
+    );
+    h.udp(SIPP, &ok).unwrap();
+    assert_eq!(h.endpoint.call_count(), 0);
+}
