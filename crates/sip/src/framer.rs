@@ -191,6 +191,48 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_message_never_holds_more_than_the_largest_message() {
+        // A header section that never ends, pushed a line at a time: the framer holds
+        // at most the largest message plus one push, then refuses.
+        let mut framer = StreamFramer::new();
+        framer.push(b"INVITE sip:a@b SIP/2.0\r\n");
+        let line = b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        let mut refused = false;
+        for _ in 0..10_000 {
+            framer.push(line);
+            assert!(framer.buffered() <= MAX_MESSAGE_SIZE + line.len());
+            match framer.next_frame() {
+                Ok(None) => {}
+                Err(FrameError::TooLarge { .. }) => {
+                    refused = true;
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(refused, "an endless header section was never refused");
+        // A body announced within the limit is held until it is whole, and no longer.
+        let mut framer = StreamFramer::new();
+        let length = MAX_MESSAGE_SIZE - 100;
+        let head = format!("INFO sip:a@b SIP/2.0\r\nContent-Length: {length}\r\n\r\n");
+        framer.push(head.as_bytes());
+        let mut sent = 0;
+        while sent < length {
+            let piece = 1000.min(length - sent);
+            framer.push(&vec![b'x'; piece]);
+            sent += piece;
+            assert!(framer.buffered() <= MAX_MESSAGE_SIZE);
+            if sent < length {
+                assert_eq!(framer.next_frame(), Ok(None));
+            }
+        }
+        assert!(
+            matches!(framer.next_frame(), Ok(Some(Frame::Message(m))) if m.len() == head.len() + length)
+        );
+        assert_eq!(framer.buffered(), 0);
+    }
+
+    #[test]
     fn rejects_endless_header_section() {
         let mut framer = StreamFramer::new();
         framer.push(&vec![b'a'; MAX_MESSAGE_SIZE + 1]);
