@@ -2,8 +2,8 @@
 //! datagram of a flood from outside the trunk allow-list, with the default per-source
 //! limits, without limits, and with `--sip-untrusted drop`; from one address, and from a
 //! new address every datagram (the limiter's table churning); and the limiter's
-//! `allow` alone. Virtual time advances 0.5 ms a datagram (2,000 a second, the
-//! acceptance flood's rate); outputs are drained as the driver does. A measurement, not a
+//! `allow` alone. Virtual time advances 0.5 ms a datagram on average (2,000 a second,
+//! the acceptance flood's rate); outputs are drained as the driver does. A measurement, not a
 //! test (`cargo test` does not run it):
 //!
 //!   cargo bench -p pinbridge-sip --bench flood
@@ -20,7 +20,22 @@ use pinbridge_sip::{
 
 const DATAGRAMS: usize = 200_000;
 const RUNS: usize = 5;
+/// The mean gap between datagrams; each gap is drawn from 0–1 ms, so that no kind of
+/// datagram always finds the buckets in the same phase.
 const STEP: Duration = Duration::from_micros(500);
+
+/// The gaps between datagrams: uniform in 0..2·STEP (a fixed-seed generator).
+fn gaps() -> Vec<Duration> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..DATAGRAMS)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            STEP * 2 * (x % 1000) as u32 / 1000
+        })
+        .collect()
+}
 
 /// The acceptance flood's mix (tests/dialin/flood.rs): scanners' OPTIONS, INVITE and
 /// REGISTER, an outsider's INVITE and REGISTER, a broken Via, and two kinds of garbage.
@@ -71,12 +86,13 @@ fn endpoint_run(config: &EndpointConfig, churn: bool) -> (f64, usize) {
         })
         .collect();
     let local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let gaps = gaps();
     let mut endpoint = Endpoint::new(config.clone());
     let mut now = Instant::now();
     let mut sent = 0;
     let start = Instant::now();
-    for (from, contents) in &prepared {
-        now += STEP;
+    for ((from, contents), gap) in prepared.iter().zip(&gaps) {
+        now += *gap;
         let input = Input {
             transport: Transport::Udp,
             source: *from,
@@ -102,10 +118,11 @@ fn limiter_run(churn: bool) -> f64 {
         RequestClass::Register,
         RequestClass::Other,
     ];
+    let gaps = gaps();
     let mut now = Instant::now();
     let start = Instant::now();
     for (i, ip) in sources.iter().enumerate() {
-        now += STEP;
+        now += gaps[i];
         black_box(limiter.allow(now, *ip, classes[i % 4]));
     }
     start.elapsed().as_nanos() as f64 / DATAGRAMS as f64
