@@ -122,7 +122,42 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "trunk_allow",
         "127.0.0.0/8,::1/128",
-        "trunk peers (CIDR, comma-separated) whose calls are accepted; others get 403",
+        "trunk peers (CIDR, comma-separated) whose calls are accepted; others get what sip_untrusted says",
+    ),
+    (
+        "sip_untrusted",
+        "403",
+        "what SIP requests from outside trunk_allow get: 403 (a stateless 403 Forbidden, within the rate limits) or drop (nothing)",
+    ),
+    (
+        "sip_rate_invite",
+        "10",
+        "INVITEs per second one source may send (bursts of twice that); more are dropped; 0: no limit",
+    ),
+    (
+        "sip_rate_options",
+        "5",
+        "OPTIONS per second one source may send (bursts of twice that); 0: no limit",
+    ),
+    (
+        "sip_rate_register",
+        "2",
+        "REGISTERs per second one source may send (bursts of twice that); 0: no limit",
+    ),
+    (
+        "sip_rate_other",
+        "10",
+        "other SIP messages and non-SIP datagrams per second one source may send (bursts of twice that); 0: no limit",
+    ),
+    (
+        "sip_rate_limit_trunks",
+        "false",
+        "true applies the per-source rate limits to trunk_allow sources too",
+    ),
+    (
+        "sip_rate_sources",
+        "8192",
+        "the most source addresses the rate limiter tracks; sources idle longest are forgotten first",
     ),
     (
         "public_address",

@@ -111,6 +111,29 @@ pub struct SipArgs {
     /// Calls over TLS may have plain RTP when they offer no SRTP [default: refused with 488].
     #[arg(long)]
     sip_tls_plain_rtp: bool,
+    /// What SIP requests from outside the trunk allow-list get: 403, or drop (nothing,
+    /// not even parsed) [default: 403].
+    #[arg(long, value_name = "403|drop")]
+    sip_untrusted: Option<pinbridge_dialin::Untrusted>,
+    /// INVITEs per second one source may send, in bursts of twice that; 0: no limit
+    /// [default: 10]. Trunks are exempt unless --sip-rate-limit-trunks.
+    #[arg(long, value_name = "N")]
+    sip_rate_invite: Option<u32>,
+    /// OPTIONS per second one source may send, in bursts of twice that; 0: no limit
+    /// [default: 5].
+    #[arg(long, value_name = "N")]
+    sip_rate_options: Option<u32>,
+    /// REGISTERs per second one source may send, in bursts of twice that; 0: no limit
+    /// [default: 2].
+    #[arg(long, value_name = "N")]
+    sip_rate_register: Option<u32>,
+    /// Other SIP messages (and datagrams that are not SIP) per second one source may
+    /// send, in bursts of twice that; 0: no limit [default: 10].
+    #[arg(long, value_name = "N")]
+    sip_rate_other: Option<u32>,
+    /// Apply the per-source rate limits to trunks too [default: trunks are exempt].
+    #[arg(long)]
+    sip_rate_limit_trunks: bool,
 }
 
 /// A comma-separated list of CIDRs, as the config file and environment give it.
@@ -127,6 +150,46 @@ impl std::str::FromStr for CidrList {
             .collect::<Result<_, _>>()
             .map(CidrList)
     }
+}
+
+/// The per-source rate limits from flags, the config file and the environment.
+fn source_limits(
+    g: &Globals,
+    args: &SipArgs,
+    defaults: pinbridge_dialin::SourceLimits,
+) -> Result<pinbridge_dialin::SourceLimits, String> {
+    let rate = |key: &str, flag: Option<u32>, default: Option<pinbridge_dialin::Rate>| {
+        Ok::<_, String>(match g.sources.get(key, flag)? {
+            Some(0) => None,
+            Some(n) => Some(pinbridge_dialin::Rate::per_second(n)),
+            None => default,
+        })
+    };
+    let table_size = g
+        .sources
+        .get::<usize>("sip_rate_sources", None)?
+        .unwrap_or(defaults.table_size);
+    if table_size < 2 {
+        return Err("sip_rate_sources must be at least 2".into());
+    }
+    Ok(pinbridge_dialin::SourceLimits {
+        invite: rate("sip_rate_invite", args.sip_rate_invite, defaults.invite)?,
+        options: rate("sip_rate_options", args.sip_rate_options, defaults.options)?,
+        register: rate(
+            "sip_rate_register",
+            args.sip_rate_register,
+            defaults.register,
+        )?,
+        other: rate("sip_rate_other", args.sip_rate_other, defaults.other)?,
+        table_size,
+        limit_trunks: g
+            .sources
+            .get(
+                "sip_rate_limit_trunks",
+                args.sip_rate_limit_trunks.then_some(true),
+            )?
+            .unwrap_or(defaults.limit_trunks),
+    })
 }
 
 /// Starts the dial-in bridge and prints where it listens. An address that cannot be
@@ -160,6 +223,7 @@ fn bridge_config(
     files: &TlsFiles,
 ) -> Result<pinbridge_dialin::DialInConfig, String> {
     let defaults = pinbridge_dialin::DialInConfig::default();
+    let limits = source_limits(g, &args, defaults.limits)?;
     let sip_udp = g.sources.get("sip_udp", args.sip_udp)?;
     let sip_tcp = g.sources.get("sip_tcp", args.sip_tcp)?;
     let trunk_allow = if args.trunk_allow.is_empty() {
@@ -205,6 +269,11 @@ fn bridge_config(
         None => None,
     };
     let config = pinbridge_dialin::DialInConfig {
+        untrusted: g
+            .sources
+            .get("sip_untrusted", args.sip_untrusted)?
+            .unwrap_or(defaults.untrusted),
+        limits,
         sip_udp: sip_udp.unwrap_or(defaults.sip_udp),
         sip_tcp: sip_tcp.unwrap_or(defaults.sip_tcp),
         rtp_ports: g

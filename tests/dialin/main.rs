@@ -10,6 +10,7 @@ mod alternate_language;
 mod anonymous_start;
 mod bye;
 mod cancel;
+mod flood;
 mod garbage_and_malformed;
 mod greeting;
 mod harness_loopback;

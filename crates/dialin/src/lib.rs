@@ -35,6 +35,7 @@ use thiserror::Error;
 use tokio::sync::mpsc::{Sender, channel};
 
 use pinbridge_domain::Cidr;
+pub use pinbridge_sip::{Rate, SourceLimits, Untrusted};
 pub use ports::{PortAllocator, PortRange, PortRangeError};
 pub use sip::TcpLimits;
 
@@ -54,6 +55,10 @@ pub struct DialInConfig {
     pub rtp_ports: PortRange,
     /// The trunk peers whose calls are accepted.
     pub trunk_allow: Vec<Cidr>,
+    /// What requests from outside the allow-list get: a 403, or nothing.
+    pub untrusted: Untrusted,
+    /// The per-source rate limits of SIP requests.
+    pub limits: SourceLimits,
     /// The address put in SDP, Contact and Via instead of the bound one.
     pub public_address: Option<IpAddr>,
     /// A call with no RTP for this long is hung up.
@@ -95,6 +100,8 @@ impl Default for DialInConfig {
             sip_tcp: loopback,
             rtp_ports: PortRange::default(),
             trunk_allow: Cidr::loopback(),
+            untrusted: Untrusted::default(),
+            limits: SourceLimits::default(),
             public_address: None,
             rtp_timeout: Duration::from_secs(60),
             lobby_reminder: pinbridge_bridge::Config::default().lobby_reminder,
@@ -235,6 +242,8 @@ impl DialIn {
             .or_else(|| (!rtp_bind.is_unspecified()).then_some(rtp_bind));
         let endpoint = Endpoint::new(EndpointConfig {
             trunk_allow: config.trunk_allow.clone(),
+            untrusted: config.untrusted,
+            limits: config.limits,
             public_address: config.public_address,
             seed: rand_core::OsRng.next_u64(),
             ..EndpointConfig::default()

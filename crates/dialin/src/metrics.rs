@@ -77,6 +77,95 @@ pub struct Metrics {
     pub engine_queue_full: AtomicU64,
     /// Requests the control task's full queue refused.
     pub control_queue_full: AtomicU64,
+    /// SIP messages refused before reaching a transaction, by [`Refusal`].
+    pub sip_refused: [AtomicU64; Refusal::ALL.len()],
+    /// Server and client SIP transactions held.
+    pub sip_transactions: AtomicI64,
+    /// SIP calls (dialogs) held, including ones whose BYE is in flight.
+    pub sip_calls: AtomicI64,
+    /// Source addresses the SIP rate limiter tracks.
+    pub sip_limited_sources: AtomicI64,
+}
+
+/// Why the SIP endpoint refused a message before any transaction took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// From outside the trunk allow-list (answered 403, or dropped).
+    Untrusted,
+    /// A known scanner's User-Agent (dropped).
+    Scanner,
+    /// Over its source's INVITE rate limit (dropped).
+    RateInvite,
+    /// Over its source's OPTIONS rate limit (dropped).
+    RateOptions,
+    /// Over its source's REGISTER rate limit (dropped).
+    RateRegister,
+    /// Over its source's limit for everything else (dropped).
+    RateOther,
+    /// Not SIP, or missing what a request needs (400 to a trunk, else dropped).
+    Malformed,
+    /// A response or ACK that matches nothing (dropped).
+    Unmatched,
+    /// The endpoint holds as many transactions or calls as it may (503).
+    Overloaded,
+}
+
+impl Refusal {
+    /// Every reason, in the order of [`Metrics::sip_refused`].
+    pub const ALL: [Refusal; 9] = [
+        Refusal::Untrusted,
+        Refusal::Scanner,
+        Refusal::RateInvite,
+        Refusal::RateOptions,
+        Refusal::RateRegister,
+        Refusal::RateOther,
+        Refusal::Malformed,
+        Refusal::Unmatched,
+        Refusal::Overloaded,
+    ];
+
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::Untrusted => "untrusted",
+            Refusal::Scanner => "scanner",
+            Refusal::RateInvite => "rate_limited_invite",
+            Refusal::RateOptions => "rate_limited_options",
+            Refusal::RateRegister => "rate_limited_register",
+            Refusal::RateOther => "rate_limited_other",
+            Refusal::Malformed => "malformed",
+            Refusal::Unmatched => "unmatched",
+            Refusal::Overloaded => "overloaded",
+        }
+    }
+
+    /// The reason of an endpoint's refusal.
+    pub fn of(error: &pinbridge_sip::InputError) -> Self {
+        use pinbridge_sip::{InputError, RequestClass};
+        match error {
+            InputError::Denied => Refusal::Untrusted,
+            InputError::Scanner => Refusal::Scanner,
+            InputError::RateLimited(RequestClass::Invite) => Refusal::RateInvite,
+            InputError::RateLimited(RequestClass::Options) => Refusal::RateOptions,
+            InputError::RateLimited(RequestClass::Register) => Refusal::RateRegister,
+            InputError::RateLimited(RequestClass::Other) => Refusal::RateOther,
+            InputError::Malformed(_) => Refusal::Malformed,
+            InputError::Unmatched => Refusal::Unmatched,
+            InputError::Overloaded => Refusal::Overloaded,
+        }
+    }
+
+    fn index(self) -> usize {
+        Refusal::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or_default()
+    }
+}
+
+/// Counts a message the SIP endpoint refused.
+pub(crate) fn refused(error: &pinbridge_sip::InputError) {
+    add(&METRICS.sip_refused[Refusal::of(error).index()], 1);
 }
 
 /// The process-wide metrics.
@@ -115,6 +204,10 @@ pub static METRICS: Metrics = Metrics {
     rtp_source_moves: AtomicU64::new(0),
     engine_queue_full: AtomicU64::new(0),
     control_queue_full: AtomicU64::new(0),
+    sip_refused: [const { AtomicU64::new(0) }; Refusal::ALL.len()],
+    sip_transactions: AtomicI64::new(0),
+    sip_calls: AtomicI64::new(0),
+    sip_limited_sources: AtomicI64::new(0),
 };
 
 /// Adds `n` to a counter.
@@ -127,7 +220,7 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
 /// The metrics in the Prometheus text exposition format (version 0.0.4).
 pub fn render() -> String {
     let m = &METRICS;
-    let gauges: [(&str, &str, &AtomicI64); 4] = [
+    let gauges: [(&str, &str, &AtomicI64); 7] = [
         (
             "pinbridge_active_calls",
             "Calls the bridge holds.",
@@ -147,6 +240,21 @@ pub fn render() -> String {
             "pinbridge_sip_tcp_connections",
             "SIP TCP connections open.",
             &m.sip_tcp_connections,
+        ),
+        (
+            "pinbridge_sip_transactions",
+            "SIP transactions held (server and client).",
+            &m.sip_transactions,
+        ),
+        (
+            "pinbridge_sip_calls",
+            "SIP calls (dialogs) held, including ones whose BYE is in flight.",
+            &m.sip_calls,
+        ),
+        (
+            "pinbridge_sip_rate_limited_sources",
+            "Source addresses the SIP rate limiter tracks (a bounded table).",
+            &m.sip_limited_sources,
         ),
     ];
     let counters: &[(&str, &str, &AtomicU64)] = &[
@@ -316,6 +424,21 @@ pub fn render() -> String {
             value.load(Ordering::Relaxed)
         );
     }
+    let name = "pinbridge_sip_refused_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} SIP messages refused before any transaction took them, by reason \
+         (untrusted: 403 or dropped; overloaded: 503; malformed: 400 to a trunk; the rest dropped).\n\
+         # TYPE {name} counter"
+    );
+    for reason in Refusal::ALL {
+        let _ = writeln!(
+            out,
+            "{name}{{reason=\"{}\"}} {}",
+            reason.label(),
+            m.sip_refused[reason.index()].load(Ordering::Relaxed)
+        );
+    }
     out
 }
 
@@ -340,12 +463,23 @@ mod tests {
             "pinbridge_rtp_packets_foreign_total",
             "pinbridge_pin_checks_refused_total",
             "pinbridge_engine_queue_full_total",
+            "pinbridge_sip_transactions",
+            "pinbridge_sip_calls",
+            "pinbridge_sip_rate_limited_sources",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
             assert!(
                 text.lines().any(|l| l.starts_with(&format!("{name} "))),
                 "{name} has no sample"
             );
+        }
+        assert!(text.contains("# TYPE pinbridge_sip_refused_total counter"));
+        for reason in Refusal::ALL {
+            let sample = format!(
+                "pinbridge_sip_refused_total{{reason=\"{}\"}} ",
+                reason.label()
+            );
+            assert!(text.contains(&sample), "{sample} missing");
         }
     }
 }

@@ -308,6 +308,7 @@ pub async fn run(
                             contents: &buf[..len],
                         };
                         if let Err(e) = driver.ctx.endpoint.handle_input(now, input) {
+                            metrics::refused(&e);
                             tracing::debug!(%source, error = %e, "SIP datagram dropped");
                         }
                     }
@@ -340,6 +341,7 @@ pub async fn run(
                             contents: &message,
                         };
                         if let Err(e) = driver.ctx.endpoint.handle_input(now, input) {
+                            metrics::refused(&e);
                             tracing::debug!(%peer, error = %e, "SIP message dropped");
                         }
                     }
@@ -614,8 +616,24 @@ impl Driver {
         queue
     }
 
-    /// Sends what the endpoint wants sent and handles its events.
+    /// Sends what the endpoint wants sent and handles its events, then publishes the
+    /// sizes of the endpoint's tables.
     async fn drain(&mut self) {
+        self.drain_outputs().await;
+        let endpoint = &self.ctx.endpoint;
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        METRICS
+            .sip_transactions
+            .store(endpoint.transaction_count() as i64, relaxed);
+        METRICS
+            .sip_calls
+            .store(endpoint.call_count() as i64, relaxed);
+        METRICS
+            .sip_limited_sources
+            .store(endpoint.limited_sources() as i64, relaxed);
+    }
+
+    async fn drain_outputs(&mut self) {
         while let Some(output) = self.ctx.endpoint.poll_output() {
             match output {
                 Output::Transmit(t) => match t.transport {

@@ -16,6 +16,7 @@ use crate::dialog::{Dialog, DialogKey};
 use crate::dtmf::{parse_dtmf, parse_dtmf_relay};
 use crate::error::{CallError, ParseError};
 use crate::header::{NameAddr, Refresher, SessionExpires, Via};
+use crate::limit::{RequestClass, SourceLimiter, SourceLimits};
 use crate::message::{Headers, Message, Method, Request, Response, salvage_request};
 use crate::response::{Reply, build_response, options_reply, response_destination};
 use crate::sdp::SessionDescription;
@@ -29,9 +30,11 @@ use crate::uri::Scheme;
 pub const ALLOWED_METHODS: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// The option tags we support, as advertised in Supported.
 pub const SUPPORTED_OPTIONS: &str = "timer";
-/// User-Agent substrings of well-known scanners whose requests are dropped unanswered.
+/// User-Agent substrings (lowercase) of well-known scanners and attack tools: a request
+/// whose User-Agent contains one, in any case, is dropped unanswered, whatever its source.
 pub const SCANNER_USER_AGENTS: &[&str] = &[
     "friendly-scanner",
+    "friendly-request",
     "sipvicious",
     "sipcli",
     "sip-scan",
@@ -40,8 +43,44 @@ pub const SCANNER_USER_AGENTS: &[&str] = &[
     "iwar",
     "sivus",
     "vaxsipuseragent",
+    "vaxipuseragent",
     "pplsip",
+    "siparator",
+    "sipptk",
+    "smap",
 ];
+
+/// What a request from outside the trunk allow-list gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Untrusted {
+    /// A stateless 403 Forbidden (within the source's rate limits), so that a trunk
+    /// missing from the allow-list sees why its calls fail.
+    #[default]
+    Forbidden,
+    /// Nothing: the datagram is dropped before it is even parsed.
+    Drop,
+}
+
+impl std::str::FromStr for Untrusted {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "403" => Ok(Self::Forbidden),
+            "drop" => Ok(Self::Drop),
+            other => Err(format!("{other:?} is neither 403 nor drop")),
+        }
+    }
+}
+
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Forbidden => "403",
+            Self::Drop => "drop",
+        })
+    }
+}
 
 /// A transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,9 +144,19 @@ impl Default for SessionTimerConfig {
 /// How the endpoint behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointConfig {
-    /// Peers whose requests are served; everyone else gets a stateless 403 (scanners
-    /// are dropped silently). Defaults to loopback.
+    /// Peers whose requests are served; everyone else gets what [`Untrusted`] says.
+    /// Defaults to loopback.
     pub trunk_allow: Vec<Cidr>,
+    /// What requests from outside the allow-list get.
+    pub untrusted: Untrusted,
+    /// The per-source rate limits (trunks are exempt unless they say otherwise).
+    pub limits: SourceLimits,
+    /// The most server transactions held at once; a new request beyond it gets a
+    /// stateless 503 with Retry-After.
+    pub max_transactions: usize,
+    /// The most calls (dialogs) held at once, counting ones whose BYE is in flight; a
+    /// new INVITE beyond it gets a stateless 503 with Retry-After.
+    pub max_calls: usize,
     /// Timer base values.
     pub timers: TimerConfig,
     /// Session timer policy.
@@ -128,6 +177,10 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         Self {
             trunk_allow: Cidr::loopback(),
+            untrusted: Untrusted::default(),
+            limits: SourceLimits::default(),
+            max_transactions: 16_384,
+            max_calls: 8_192,
             timers: TimerConfig::default(),
             session_timer: SessionTimerConfig::default(),
             public_address: None,
@@ -282,6 +335,15 @@ pub enum InputError {
     /// The peer is not in the trunk allow-list (a 403 may have been sent).
     #[error("peer is not allowed")]
     Denied,
+    /// The User-Agent names a known scanner ([`SCANNER_USER_AGENTS`]).
+    #[error("scanner user agent")]
+    Scanner,
+    /// The source has sent more requests of this class than its rate limit allows.
+    #[error("rate limit of {} requests exceeded", .0.name())]
+    RateLimited(RequestClass),
+    /// The endpoint holds as many transactions or calls as it may (a 503 was sent).
+    #[error("too many transactions or calls")]
+    Overloaded,
     /// A response or ACK matching no transaction or dialog.
     #[error("no matching transaction or dialog")]
     Unmatched,
@@ -357,6 +419,7 @@ pub struct Endpoint {
     dialogs: HashMap<DialogKey, u64>,
     timers: TimerTable,
     outputs: VecDeque<Output>,
+    limiter: SourceLimiter,
     next_id: u64,
     random: u64,
 }
@@ -365,7 +428,9 @@ impl Endpoint {
     /// An endpoint with no calls.
     pub fn new(config: EndpointConfig) -> Self {
         let random = config.seed;
+        let limiter = SourceLimiter::new(config.limits);
         Self {
+            limiter,
             config,
             transactions: Transactions::default(),
             calls: HashMap::new(),
@@ -391,6 +456,12 @@ impl Endpoint {
     /// The number of live transactions, server and client.
     pub fn transaction_count(&self) -> usize {
         self.transactions.len()
+    }
+
+    /// The number of source addresses the rate limiter tracks; never more than
+    /// [`SourceLimits::table_size`].
+    pub fn limited_sources(&self) -> usize {
+        self.limiter.len()
     }
 
     /// The next queued output: transmissions and events, in the order they arose.
@@ -433,6 +504,19 @@ impl Endpoint {
             // Keep-alive datagrams carry no message.
             return Ok(());
         }
+        let trusted = self.is_allowed(input.source.ip());
+        // A response from outside answers nothing of ours: it is not even parsed.
+        let response = RequestClass::is_response(input.contents);
+        if !trusted && (response || self.config.untrusted == Untrusted::Drop) {
+            return Err(InputError::Denied);
+        }
+        // Responses from a trunk belong to our own requests and are not limited.
+        if !response && (!trusted || self.config.limits.limit_trunks) {
+            let class = RequestClass::of(input.contents);
+            if !self.limiter.allow(now, input.source.ip(), class) {
+                return Err(InputError::RateLimited(class));
+            }
+        }
         let message = match Message::parse(input.contents) {
             Ok(message) => message,
             Err(error) => {
@@ -441,6 +525,7 @@ impl Endpoint {
             }
         };
         match message {
+            Message::Request(request) if is_scanner(&request.headers) => Err(InputError::Scanner),
             Message::Request(request) => self.handle_request(now, request, input),
             Message::Response(response) => self.handle_response(now, response, input),
         }
@@ -627,7 +712,7 @@ impl Endpoint {
             }
         };
         if !self.is_allowed(input.source.ip()) {
-            if request.method != Method::Ack && !is_scanner(&request.headers) {
+            if request.method != Method::Ack {
                 let (method, headers) = (&request.method, &request.headers);
                 self.respond_stateless(method, headers, &via, input, 403, "Forbidden");
             }
@@ -648,6 +733,15 @@ impl Endpoint {
         if let Some(id) = self.transactions.server_for(&key) {
             self.absorb_retransmission(id);
             return Ok(());
+        }
+        let new_dialog = request.method == Method::Invite
+            && request.headers.to().is_ok_and(|to| to.tag().is_none());
+        if self.transactions.server_len() >= self.config.max_transactions
+            || (new_dialog && self.calls.len() >= self.config.max_calls)
+        {
+            let (method, headers) = (&request.method, &request.headers);
+            self.respond_overloaded(method, headers, &via, input);
+            return Err(InputError::Overloaded);
         }
         let id = self.new_id();
         let destination = response_destination(&via, input.source, input.transport);
@@ -1521,6 +1615,40 @@ impl Endpoint {
         status: u16,
         reason: &str,
     ) {
+        self.respond_stateless_with(method, headers, via, input, status, reason, &[]);
+    }
+
+    /// A stateless 503 with Retry-After (RFC 3261 §21.5.4) while the endpoint is full.
+    fn respond_overloaded(
+        &mut self,
+        method: &Method,
+        headers: &Headers,
+        via: &Via,
+        input: Input<'_>,
+    ) {
+        let retry = [("Retry-After", (5 + self.random() % 11).to_string())];
+        self.respond_stateless_with(
+            method,
+            headers,
+            via,
+            input,
+            503,
+            "Service Unavailable",
+            &retry,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn respond_stateless_with(
+        &mut self,
+        method: &Method,
+        headers: &Headers,
+        via: &Via,
+        input: Input<'_>,
+        status: u16,
+        reason: &str,
+        extra: &[(&'static str, String)],
+    ) {
         let tag = self.random_token();
         let response = build_response(
             method,
@@ -1530,7 +1658,7 @@ impl Endpoint {
             reason,
             Some(&tag),
             &self.config.user_agent,
-            &[],
+            extra,
             Vec::new(),
         );
         self.outputs.push_back(Output::Transmit(Transmit {

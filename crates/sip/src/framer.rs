@@ -18,10 +18,16 @@ pub enum Frame {
     KeepAlivePing,
 }
 
-/// Accumulates stream bytes and cuts them into messages.
+/// Accumulates stream bytes and cuts them into messages. Each byte is looked at a bounded
+/// number of times however the stream is cut: the search for the end of the header
+/// section resumes where it stopped, and a message's length is read once.
 #[derive(Debug, Default)]
 pub struct StreamFramer {
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no end of the header section.
+    scanned: usize,
+    /// The length of the message at the front, once its header section is complete.
+    expected: Option<usize>,
 }
 
 impl StreamFramer {
@@ -44,9 +50,13 @@ impl StreamFramer {
     /// which the connection must be closed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
         loop {
-            if self.buffer.starts_with(b"\r\n\r\n") {
+            if self.expected.is_none() && self.buffer.starts_with(b"\r\n\r\n") {
                 self.buffer.drain(..4);
+                self.scanned = 0;
                 return Ok(Some(Frame::KeepAlivePing));
+            }
+            if self.expected.is_some() {
+                break;
             }
             match self.buffer.first() {
                 Some(b'\r') | Some(b'\n') => {
@@ -69,31 +79,46 @@ impl StreamFramer {
                         1
                     };
                     self.buffer.drain(..skip);
+                    self.scanned = 0;
                 }
                 None => return Ok(None),
                 Some(_) => break,
             }
         }
-        let Some((head_len, body_start)) = header_end(&self.buffer) else {
-            if self.buffer.len() > MAX_MESSAGE_SIZE {
-                return Err(FrameError::TooLarge {
-                    limit: MAX_MESSAGE_SIZE,
-                });
+        let total = match self.expected {
+            Some(total) => total,
+            None => {
+                // An end that was not there before starts at most two bytes back.
+                let from = self.scanned.saturating_sub(2).min(self.buffer.len());
+                let found = header_end(self.buffer.get(from..).unwrap_or(&[]))
+                    .map(|(head, body)| (from + head, from + body));
+                let Some((head_len, body_start)) = found else {
+                    self.scanned = self.buffer.len();
+                    if self.buffer.len() > MAX_MESSAGE_SIZE {
+                        return Err(FrameError::TooLarge {
+                            limit: MAX_MESSAGE_SIZE,
+                        });
+                    }
+                    return Ok(None);
+                };
+                let head = self.buffer.get(..head_len).unwrap_or(&[]);
+                let content_length = content_length(head)?;
+                let total = body_start
+                    .checked_add(content_length)
+                    .filter(|t| *t <= MAX_MESSAGE_SIZE)
+                    .ok_or(FrameError::TooLarge {
+                        limit: MAX_MESSAGE_SIZE,
+                    })?;
+                self.expected = Some(total);
+                total
             }
-            return Ok(None);
         };
-        let head = self.buffer.get(..head_len).unwrap_or(&[]);
-        let content_length = content_length(head)?;
-        let total = body_start
-            .checked_add(content_length)
-            .filter(|t| *t <= MAX_MESSAGE_SIZE)
-            .ok_or(FrameError::TooLarge {
-                limit: MAX_MESSAGE_SIZE,
-            })?;
         if self.buffer.len() < total {
             return Ok(None);
         }
         let message: Vec<u8> = self.buffer.drain(..total).collect();
+        self.scanned = 0;
+        self.expected = None;
         Ok(Some(Frame::Message(message)))
     }
 }
@@ -188,6 +213,75 @@ mod tests {
             framer.next_frame(),
             Err(FrameError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn messages_cut_anywhere_come_out_whole() {
+        let stream: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n\
+            \r\n\r\n\
+            INFO sip:a@b SIP/2.0\r\nl: 5\r\n\r\nhello\
+            \r\n\
+            BYE sip:a@b SIP/2.0\nContent-Length: 2\n\nhi";
+        let expected = vec![
+            Frame::Message(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n".to_vec()),
+            Frame::KeepAlivePing,
+            Frame::Message(b"INFO sip:a@b SIP/2.0\r\nl: 5\r\n\r\nhello".to_vec()),
+            Frame::Message(b"BYE sip:a@b SIP/2.0\nContent-Length: 2\n\nhi".to_vec()),
+        ];
+        for piece in 1..=stream.len() {
+            let mut framer = StreamFramer::new();
+            let mut frames = Vec::new();
+            for chunk in stream.chunks(piece) {
+                framer.push(chunk);
+                while let Some(frame) = framer.next_frame().unwrap() {
+                    frames.push(frame);
+                }
+            }
+            assert_eq!(frames, expected, "pieces of {piece}");
+            assert_eq!(framer.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn a_partial_message_never_holds_more_than_the_largest_message() {
+        // A header section that never ends, pushed a line at a time: the framer holds
+        // at most the largest message plus one push, then refuses.
+        let mut framer = StreamFramer::new();
+        framer.push(b"INVITE sip:a@b SIP/2.0\r\n");
+        let line = b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        let mut refused = false;
+        for _ in 0..10_000 {
+            framer.push(line);
+            assert!(framer.buffered() <= MAX_MESSAGE_SIZE + line.len());
+            match framer.next_frame() {
+                Ok(None) => {}
+                Err(FrameError::TooLarge { .. }) => {
+                    refused = true;
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(refused, "an endless header section was never refused");
+        // A body announced within the limit is held until it is whole, and no longer.
+        let mut framer = StreamFramer::new();
+        let length = MAX_MESSAGE_SIZE - 100;
+        let head = format!("INFO sip:a@b SIP/2.0\r\nContent-Length: {length}\r\n\r\n");
+        framer.push(head.as_bytes());
+        let mut sent = 0;
+        while sent < length {
+            let piece = 1000.min(length - sent);
+            framer.push(&vec![b'x'; piece]);
+            sent += piece;
+            assert!(framer.buffered() <= MAX_MESSAGE_SIZE);
+            if sent < length {
+                assert_eq!(framer.next_frame(), Ok(None));
+            }
+        }
+        assert!(
+            matches!(framer.next_frame(), Ok(Some(Frame::Message(m))) if m.len() == head.len() + length)
+        );
+        assert_eq!(framer.buffered(), 0);
     }
 
     #[test]

@@ -32,9 +32,22 @@
 //! # Access control
 //!
 //! Requests from addresses outside [`EndpointConfig::trunk_allow`] get a stateless
-//! 403 and create no transaction or dialog. Requests whose User-Agent names a known
-//! scanner ([`endpoint::SCANNER_USER_AGENTS`]) are dropped without a response, so that
-//! scanners learn nothing; ACKs from outside are dropped too.
+//! 403, or nothing at all ([`Untrusted::Drop`]: dropped before they are parsed), and
+//! create no transaction or dialog; ACKs from outside are dropped too. Requests whose
+//! User-Agent names a known scanner ([`endpoint::SCANNER_USER_AGENTS`], any case) are
+//! dropped without a response, whatever their source, so that scanners learn nothing.
+//!
+//! # Bounds
+//!
+//! Nothing grows with remote input without a bound. Each source outside the allow-list
+//! has token buckets for INVITE, OPTIONS, REGISTER and everything else
+//! ([`limit::SourceLimits`]), checked before parsing, in a table of at most
+//! [`limit::SourceLimits::table_size`] sources ([`limit::SourceLimiter`]); a request over
+//! its limit is dropped. Server transactions and calls have caps
+//! ([`EndpointConfig::max_transactions`], [`EndpointConfig::max_calls`]) beyond which new
+//! requests get a stateless 503. Messages are at most [`message::MAX_MESSAGE_SIZE`]
+//! bytes with [`message::MAX_HEADERS`] headers, and [`StreamFramer`] holds no more than
+//! that of a partial message. Every refusal says why in [`InputError`].
 //!
 //! # Malformed input
 //!
@@ -111,6 +124,7 @@ pub mod framer;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod header;
+pub mod limit;
 pub mod message;
 mod response;
 pub mod sdes;
@@ -120,11 +134,12 @@ pub mod uri;
 
 pub use endpoint::{
     CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, Input, InputError,
-    Output, RequestRouting, SessionTimerConfig, Transmit, Transport,
+    Output, RequestRouting, SessionTimerConfig, Transmit, Transport, Untrusted,
 };
 pub use error::{CallError, FrameError, NegotiationError, ParseError, SdpError};
 pub use framer::{Frame, StreamFramer};
 pub use header::{CSeq, NameAddr, Refresher, SessionExpires, Via};
+pub use limit::{Rate, RequestClass, SourceLimiter, SourceLimits};
 pub use message::{Headers, Message, Method, Request, Response};
 pub use sdp::SessionDescription;
 pub use transaction::TimerConfig;

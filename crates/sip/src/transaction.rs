@@ -287,6 +287,11 @@ impl Transactions {
         self.server.len() + self.client.len()
     }
 
+    /// The number of live server transactions.
+    pub(crate) fn server_len(&self) -> usize {
+        self.server.len()
+    }
+
     /// The server transaction a request with this key belongs to.
     pub(crate) fn server_for(&self, key: &TxKey) -> Option<u64> {
         self.server_index.get(key).copied()

@@ -197,7 +197,7 @@ Accept: application/sdp
         None,
         "",
     );
-    assert_eq!(h.udp("198.51.100.7:5070", &scan), Err(InputError::Denied));
+    assert_eq!(h.udp("198.51.100.7:5070", &scan), Err(InputError::Scanner));
     assert!(h.sent().is_empty());
 }
 
