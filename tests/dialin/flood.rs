@@ -74,37 +74,6 @@ fn windows_hearing(audio: &[i16], hz: f32) -> (usize, usize) {
     (heard, windows.len())
 }
 
-/// The datagrams of the flood, in turn: scanners' OPTIONS, INVITE and REGISTER (by
-/// User-Agent), an outsider's INVITE and REGISTER with an ordinary User-Agent (403 while
-/// its buckets last), an INVITE with a broken Via, and bytes that are not SIP.
-fn flood_datagram(i: usize, from: SocketAddr) -> Vec<u8> {
-    let head = |method: &str, agent: &str| {
-        format!(
-            "{method} sip:100@127.0.0.1 SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {from};branch=z9hG4bK-flood-{i};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: \"100\" <sip:100@{FLOODER}>;tag=f{i}\r\n\
-             To: <sip:100@127.0.0.1>\r\n\
-             Call-ID: flood-{i}@{FLOODER}\r\n\
-             CSeq: 1 {method}\r\n\
-             Contact: <sip:100@{from}>\r\n\
-             User-Agent: {agent}\r\n\
-             Content-Length: 0\r\n\r\n"
-        )
-        .into_bytes()
-    };
-    match i % 8 {
-        0 => head("OPTIONS", "friendly-scanner"),
-        1 => head("INVITE", "SIPVicious 0.3.4"),
-        2 => head("REGISTER", "sipcli/v1.8"),
-        3 => head("INVITE", "Linphone/5.2"),
-        4 => head("REGISTER", "Linphone/5.2"),
-        5 => b"INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: \x01\x02\r\n\r\n".to_vec(),
-        6 => (0..200u32).map(|k| (k * 31 + i as u32) as u8).collect(),
-        _ => b"\x80\x00\x12\x34not sip, nor rtp".to_vec(),
-    }
-}
-
 /// Sends the flood from a socket bound to [`FLOODER`], paced at [`FLOOD_BATCH`] every
 /// 10 ms; returns the socket (for the answers) and how long sending took.
 fn flood(target: SocketAddr) -> (UdpSocket, Duration) {
@@ -117,7 +86,7 @@ fn flood(target: SocketAddr) -> (UdpSocket, Duration) {
         for k in 0..FLOOD_BATCH {
             let i = batch * FLOOD_BATCH + k;
             socket
-                .send_to(&flood_datagram(i, from), target)
+                .send_to(&pinbridge_sip::fuzz::flood_datagram(i, from), target)
                 .expect("send a flood datagram");
         }
         // The flood's shape in time: batches on a fixed schedule.

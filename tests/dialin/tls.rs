@@ -158,18 +158,26 @@ fn final_response(received: &str) -> Option<&str> {
         .find(|r| !r.starts_with('1'))
 }
 
+/// Sends `request` over `client` and returns the final response, with its headers and
+/// body.
+fn exchange(client: &mut TlsClient, request: &str) -> String {
+    client.send(request.as_bytes()).unwrap();
+    let received = client
+        .read_until(Duration::from_secs(10), |r| final_response(r).is_some())
+        .unwrap();
+    final_response(&received)
+        .unwrap_or_else(|| panic!("no final response over TLS: {received:?}"))
+        .to_owned()
+}
+
 #[test]
 fn a_plain_rtp_offer_over_tls_is_refused_with_a_reason() {
     let pki = Pki::create();
     let (bridge, tls) = start(&pki, &[]);
     let mut client = TlsClient::connect(tls, &pki.ca_cert, None).expect("TLS handshake");
     let request = invite(&client, &plain_rtp_offer());
-    client.send(request.as_bytes()).unwrap();
-    let received = client
-        .read_until(Duration::from_secs(10), |r| final_response(r).is_some())
-        .unwrap();
-    let response = final_response(&received)
-        .unwrap_or_else(|| panic!("no final response over TLS: {received:?}"));
+    let response = exchange(&mut client, &request);
+    let response = response.as_str();
     assert!(response.starts_with("488 "), "{response}");
     assert!(
         response
@@ -190,12 +198,8 @@ fn with_plain_rtp_allowed_the_same_offer_is_answered_with_plain_rtp() {
     let (bridge, tls) = start(&pki, &["--sip-tls-plain-rtp"]);
     let mut client = TlsClient::connect(tls, &pki.ca_cert, None).expect("TLS handshake");
     let request = invite(&client, &plain_rtp_offer());
-    client.send(request.as_bytes()).unwrap();
-    let received = client
-        .read_until(Duration::from_secs(10), |r| final_response(r).is_some())
-        .unwrap();
-    let response = final_response(&received)
-        .unwrap_or_else(|| panic!("no final response over TLS: {received:?}"));
+    let response = exchange(&mut client, &request);
+    let response = response.as_str();
     assert!(response.starts_with("200 "), "{response}");
     assert!(response.contains("m=audio ") && response.contains(" RTP/AVP "));
     assert!(!response.contains("a=crypto:"), "{response}");
@@ -221,12 +225,8 @@ fn an_srtp_offer_over_tls_is_answered_with_srtp_and_its_session_timer() {
         "Max-Forwards: 70\r\n",
         "Max-Forwards: 70\r\nSupported: timer\r\nSession-Expires: 120;refresher=uac\r\n",
     );
-    client.send(request.as_bytes()).unwrap();
-    let received = client
-        .read_until(Duration::from_secs(10), |r| final_response(r).is_some())
-        .unwrap();
-    let response = final_response(&received)
-        .unwrap_or_else(|| panic!("no final response over TLS: {received:?}"));
+    let response = exchange(&mut client, &request);
+    let response = response.as_str();
     assert!(response.starts_with("200 "), "{response}");
     assert!(response.contains(" RTP/SAVP "), "{response}");
     let crypto = response

@@ -37,36 +37,6 @@ fn gaps() -> Vec<Duration> {
         .collect()
 }
 
-/// The acceptance flood's mix (tests/dialin/flood.rs): scanners' OPTIONS, INVITE and
-/// REGISTER, an outsider's INVITE and REGISTER, a broken Via, and two kinds of garbage.
-fn datagram(i: usize, from: SocketAddr) -> Vec<u8> {
-    let head = |method: &str, agent: &str| {
-        format!(
-            "{method} sip:100@127.0.0.1 SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {from};branch=z9hG4bK-flood-{i};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: \"100\" <sip:100@127.0.0.9>;tag=f{i}\r\n\
-             To: <sip:100@127.0.0.1>\r\n\
-             Call-ID: flood-{i}@127.0.0.9\r\n\
-             CSeq: 1 {method}\r\n\
-             Contact: <sip:100@{from}>\r\n\
-             User-Agent: {agent}\r\n\
-             Content-Length: 0\r\n\r\n"
-        )
-        .into_bytes()
-    };
-    match i % 8 {
-        0 => head("OPTIONS", "friendly-scanner"),
-        1 => head("INVITE", "SIPVicious 0.3.4"),
-        2 => head("REGISTER", "sipcli/v1.8"),
-        3 => head("INVITE", "Linphone/5.2"),
-        4 => head("REGISTER", "Linphone/5.2"),
-        5 => b"INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: \x01\x02\r\n\r\n".to_vec(),
-        6 => (0..200u32).map(|k| (k * 31 + i as u32) as u8).collect(),
-        _ => b"\x80\x00\x12\x34not sip, nor rtp".to_vec(),
-    }
-}
-
 fn source(i: usize, churn: bool) -> SocketAddr {
     if churn {
         let ip = IpAddr::from((0x0a00_0000u32 + i as u32).to_be_bytes());
@@ -82,7 +52,7 @@ fn endpoint_run(config: &EndpointConfig, churn: bool) -> (f64, usize) {
     let prepared: Vec<(SocketAddr, Vec<u8>)> = (0..DATAGRAMS)
         .map(|i| {
             let from = source(i, churn);
-            (from, datagram(i, from))
+            (from, pinbridge_sip::fuzz::flood_datagram(i, from))
         })
         .collect();
     let local: SocketAddr = "127.0.0.1:5060".parse().unwrap();

@@ -1,4 +1,5 @@
-//! Entry points shared by the cargo-fuzz targets and the corpus replay test.
+//! Entry points shared by the cargo-fuzz targets and the corpus replay test, and the
+//! hostile-traffic datagrams of the flood test and bench.
 //!
 //! Each function exercises one parser on arbitrary bytes and checks the invariants
 //! that must hold for any input; a panic here is a bug.
@@ -102,5 +103,38 @@ pub fn parse_sdp(data: &[u8]) {
         }
         let config = crate::sdp::MediaConfig::new([127, 0, 0, 1].into(), 20000, 1);
         let _ = crate::sdp::answer(&sdp, &config);
+    }
+}
+
+/// The datagrams of the acceptance flood (`tests/dialin/flood.rs`, the flood bench),
+/// `i`-th of them from `from`, in turn: scanners' OPTIONS, INVITE and REGISTER (by
+/// User-Agent), an outsider's INVITE and REGISTER with an ordinary User-Agent (403 while
+/// its buckets last), an INVITE with a broken Via, and bytes that are not SIP.
+pub fn flood_datagram(i: usize, from: std::net::SocketAddr) -> Vec<u8> {
+    let ip = from.ip();
+    let head = |method: &str, agent: &str| {
+        format!(
+            "{method} sip:100@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {from};branch=z9hG4bK-flood-{i};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: \"100\" <sip:100@{ip}>;tag=f{i}\r\n\
+             To: <sip:100@127.0.0.1>\r\n\
+             Call-ID: flood-{i}@{ip}\r\n\
+             CSeq: 1 {method}\r\n\
+             Contact: <sip:100@{from}>\r\n\
+             User-Agent: {agent}\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    match i % 8 {
+        0 => head("OPTIONS", "friendly-scanner"),
+        1 => head("INVITE", "SIPVicious 0.3.4"),
+        2 => head("REGISTER", "sipcli/v1.8"),
+        3 => head("INVITE", "Linphone/5.2"),
+        4 => head("REGISTER", "Linphone/5.2"),
+        5 => b"INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: \x01\x02\r\n\r\n".to_vec(),
+        6 => (0..200u32).map(|k| (k * 31 + i as u32) as u8).collect(),
+        _ => b"\x80\x00\x12\x34not sip, nor rtp".to_vec(),
     }
 }

@@ -64,6 +64,30 @@ fn key_and_request(dir: &Path, name: &str, subject: &str) {
     );
 }
 
+/// A P-256 key `name.key` and a self-signed certificate `name.pem` for `subject` with
+/// the extensions given.
+fn self_signed(dir: &Path, name: &str, subject: &str, extensions: &[&str]) {
+    let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        subject,
+    ];
+    for extension in extensions {
+        args.extend(["-addext", extension]);
+    }
+    args.extend(["-keyout", &key, "-out", &cert]);
+    openssl(&args, dir);
+}
+
 /// Signs `name`'s request with the CA, with the extensions given.
 fn issue(dir: &Path, name: &str, extensions: &str) {
     std::fs::write(dir.join(format!("{name}.ext")), extensions).unwrap();
@@ -96,29 +120,14 @@ impl Pki {
             .tempdir()
             .unwrap();
         let d = dir.path();
-        openssl(
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=pinbridge test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
+        self_signed(
             d,
+            "ca",
+            "/CN=pinbridge test CA",
+            &[
+                "basicConstraints=critical,CA:TRUE",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
         );
         key_and_request(d, "server", "/CN=127.0.0.1");
         issue(
@@ -132,27 +141,11 @@ impl Pki {
             "client",
             "basicConstraints=CA:FALSE\nsubjectAltName=DNS:trunk.test\nextendedKeyUsage=clientAuth\n",
         );
-        openssl(
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=rogue.test",
-                "-addext",
-                "extendedKeyUsage=clientAuth",
-                "-keyout",
-                "rogue.key",
-                "-out",
-                "rogue.pem",
-            ],
+        self_signed(
             d,
+            "rogue",
+            "/CN=rogue.test",
+            &["extendedKeyUsage=clientAuth"],
         );
         Pki {
             ca_cert: d.join("ca.pem"),
