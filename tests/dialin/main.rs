@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accept_backoff;
 mod alternate_language;
 mod anonymous_start;
 mod bye;

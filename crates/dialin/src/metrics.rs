@@ -37,6 +37,8 @@ pub struct Metrics {
     /// SIP TLS connections whose handshake failed or timed out (a bad or missing client
     /// certificate, a client that does not speak TLS).
     pub sip_tls_handshakes_failed: AtomicU64,
+    /// Failed accepts on the SIP TCP and TLS listeners (each pauses accepting briefly).
+    pub sip_accept_failures: AtomicU64,
     /// Calls over TLS refused with 488 because their offer was plain RTP.
     pub calls_refused_plain_rtp: AtomicU64,
     /// SRTP and SRTCP packets refused: not authentic, replayed or malformed.
@@ -184,6 +186,7 @@ pub static METRICS: Metrics = Metrics {
     sip_tcp_closed_idle: AtomicU64::new(0),
     sip_tcp_closed_write_queue_full: AtomicU64::new(0),
     sip_tls_handshakes_failed: AtomicU64::new(0),
+    sip_accept_failures: AtomicU64::new(0),
     calls_refused_plain_rtp: AtomicU64::new(0),
     srtp_packets_refused: AtomicU64::new(0),
     pin_failures: AtomicU64::new(0),
@@ -307,6 +310,11 @@ pub fn render() -> String {
             "pinbridge_sip_tls_handshakes_failed_total",
             "SIP TLS connections closed because the handshake failed or timed out.",
             &m.sip_tls_handshakes_failed,
+        ),
+        (
+            "pinbridge_sip_accept_failures_total",
+            "Failed accepts on the SIP TCP and TLS listeners (out of file descriptors, most often); each pauses accepting for 250 ms.",
+            &m.sip_accept_failures,
         ),
         (
             "pinbridge_calls_refused_plain_rtp_total",

@@ -57,6 +57,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a TLS client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the listeners rest after a failed accept (out of file descriptors, most
+/// often): the pending connection stays queued, and accepting again at once would only
+/// fail again, spinning the task and flooding the log.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(250);
+
 /// Why a call over TLS offering plain RTP is refused, in the 488's Warning.
 const PLAIN_RTP_REFUSED: &str =
     "SIP over TLS takes SRTP only: offer RTP/SAVP with an a=crypto key (RFC 4568)";
@@ -284,18 +289,23 @@ pub async fn run(
     };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut stopping: Option<Instant> = None;
+    let mut accept_resumes: Option<Instant> = None;
     loop {
         let deadline = driver.ctx.endpoint.poll_timeout().map(Instant::from_std);
         let stop_at = stopping.map(|s| s + SHUTDOWN_GRACE);
+        if accept_resumes.is_some_and(|at| Instant::now() >= at) {
+            accept_resumes = None;
+        }
+        let accepting = stopping.is_none() && accept_resumes.is_none();
         if let Some(stop_at) = stop_at
             && (driver.ctx.endpoint.call_count() == 0 || Instant::now() >= stop_at)
         {
             break;
         }
-        let wake = match (deadline, stop_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake = [deadline, stop_at, accept_resumes]
+            .into_iter()
+            .flatten()
+            .min();
         tokio::select! {
             received = driver.ctx.udp.recv_from(&mut buf) => {
                 match received {
@@ -315,16 +325,24 @@ pub async fn run(
                     Err(e) => tracing::debug!(error = %e, "SIP UDP receive failed"),
                 }
             }
-            accepted = driver.ctx.tcp.accept(), if stopping.is_none() => {
+            accepted = driver.ctx.tcp.accept(), if accepting => {
                 match accepted {
                     Ok((stream, peer)) => driver.adopt(stream, peer, Transport::Tcp),
-                    Err(e) => tracing::warn!(error = %e, "SIP TCP accept failed"),
+                    Err(e) => {
+                        metrics::add(&METRICS.sip_accept_failures, 1);
+                        tracing::warn!(error = %e, pause = ?ACCEPT_BACKOFF, "SIP TCP accept failed");
+                        accept_resumes = Some(Instant::now() + ACCEPT_BACKOFF);
+                    }
                 }
             }
-            accepted = accept_tls(driver.ctx.tls.as_ref()), if stopping.is_none() => {
+            accepted = accept_tls(driver.ctx.tls.as_ref()), if accepting => {
                 match accepted {
                     Ok((stream, peer)) => driver.adopt(stream, peer, Transport::Tls),
-                    Err(e) => tracing::warn!(error = %e, "SIP TLS accept failed"),
+                    Err(e) => {
+                        metrics::add(&METRICS.sip_accept_failures, 1);
+                        tracing::warn!(error = %e, pause = ?ACCEPT_BACKOFF, "SIP TLS accept failed");
+                        accept_resumes = Some(Instant::now() + ACCEPT_BACKOFF);
+                    }
                 }
             }
             input = rx.recv() => {
