@@ -304,6 +304,11 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
         .with_writer(std::io::stderr)
         .init();
     let signals = StopSignals::install()?;
+    // Every call holds two sockets and every SIP connection one descriptor.
+    match pinbridge_udp::raise_open_files_limit() {
+        Ok((soft, _)) => tracing::info!(open_files = soft, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 
     let http: SocketAddr = g
         .sources

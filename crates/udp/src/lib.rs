@@ -41,6 +41,21 @@ pub const MAX_DATAGRAM: usize = 1500;
 /// (`UIO_MAXIOV`).
 pub const MAX_BATCH: usize = 1024;
 
+/// Raises this process's soft limit of open files to its hard limit and returns both
+/// (soft, hard). Every call holds two UDP sockets and every SIP connection one
+/// descriptor: a soft limit of 1,024, the default of many systems and of systemd
+/// services, would refuse calls long before the machine is busy. On systems other than
+/// Linux nothing changes and the error says so.
+pub fn raise_open_files_limit() -> std::io::Result<(u64, u64)> {
+    #[cfg(target_os = "linux")]
+    return sys::raise_open_files_limit();
+    #[cfg(not(target_os = "linux"))]
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "open-file limits are raised on Linux only",
+    ))
+}
+
 /// Asks for socket buffers of `bytes` each way, so that a burst of a whole tick fits. As
 /// root the limits `rmem_max`/`wmem_max` are passed over (`SO_RCVBUFFORCE`); otherwise
 /// the kernel caps the sizes at them. Best effort: a refusal leaves the buffers as

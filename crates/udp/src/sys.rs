@@ -177,6 +177,29 @@ pub fn grow_buffers(socket: &UdpSocket, bytes: usize) {
     }
 }
 
+/// Raises the soft limit of open files to the hard limit; the limits after.
+pub fn raise_open_files_limit() -> io::Result<(u64, u64)> {
+    // SAFETY: getrlimit writes into the struct we pass, which lives for the call.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we pass, which lives for the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    // rlim_t is narrower than u64 on some 32-bit targets.
+    #[allow(clippy::unnecessary_cast)]
+    Ok((limit.rlim_cur as u64, limit.rlim_max as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
