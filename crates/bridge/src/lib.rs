@@ -378,6 +378,9 @@ pub struct Bridge {
     calls: Vec<Option<CallState>>,
     /// Slots whose release the driver has taken, free for new calls.
     free: Vec<usize>,
+    /// The slots of the calls still ringing (their `answer_at` set): a handful at most,
+    /// so that the next answer's deadline is found without looking at every call.
+    ringing: Vec<usize>,
     by_handle: HashMap<CallId, usize>,
     rooms: HashMap<ConferenceId, Room>,
     music: MusicOnHold,
@@ -436,6 +439,7 @@ impl Bridge {
             directory,
             calls: Vec::new(),
             free: Vec::new(),
+            ringing: Vec::new(),
             by_handle: HashMap::new(),
             rooms: HashMap::new(),
             music,
@@ -534,6 +538,7 @@ impl Bridge {
             name: None,
         });
         self.by_handle.insert(new.handle, slot);
+        self.ringing.push(slot);
         tracing::debug!(call = new.handle.0, port = new.port, "call rings");
         CallKey(slot)
     }
@@ -662,10 +667,9 @@ impl Bridge {
         self.arena.clear();
         self.next_transmit = 0;
         let next_answer = self
-            .calls
+            .ringing
             .iter()
-            .flatten()
-            .filter_map(|c| c.answer_at)
+            .filter_map(|&slot| self.calls[slot].as_ref()?.answer_at)
             .min();
         Output::Timeout(next_answer.map_or(self.next_tick, |at| at.min(self.next_tick)))
     }
@@ -853,15 +857,20 @@ impl Bridge {
 
     /// Asks for the answer of the calls that have rung long enough.
     fn answer_due(&mut self, now: Instant) {
-        for call in self.calls.iter_mut().flatten() {
+        let (calls, events) = (&mut self.calls, &mut self.events);
+        self.ringing.retain(|&slot| {
+            let Some(call) = calls[slot].as_mut() else {
+                return false;
+            };
             if call.answer_at.is_some_and(|at| at <= now) {
                 call.answer_at = None;
                 // The RTP timeout and the RTCP schedule count from the answer.
                 call.last_rtp = now;
                 call.next_rtcp = now + RTCP_INTERVAL;
-                self.events.push_back(Event::Answer(call.handle));
+                events.push_back(Event::Answer(call.handle));
             }
-        }
+            call.answer_at.is_some()
+        });
     }
 
     /// Ends a call: it leaves its room, the driver is told to release its ports, and
@@ -871,6 +880,7 @@ impl Bridge {
             return;
         };
         self.by_handle.remove(&call.handle);
+        self.ringing.retain(|&s| s != slot);
         self.inputs.retain(|(s, _)| *s != slot);
         call.report_loss(&mut self.counters);
         if let Some(member) = call.member.take() {

@@ -24,7 +24,14 @@ fn the_soft_limit_of_open_files_is_raised_to_the_hard_limit() {
     };
     // SAFETY: as above.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
-    assert_eq!(now.rlim_cur, limit.rlim_max, "the soft limit is the hard limit");
+    assert_eq!(
+        now.rlim_cur, limit.rlim_max,
+        "the soft limit is the hard limit"
+    );
     assert_eq!(now.rlim_max, limit.rlim_max, "the hard limit is unchanged");
-    assert_eq!(format!("{soft}"), format!("{}", now.rlim_cur), "what it reports");
+    assert_eq!(
+        format!("{soft}"),
+        format!("{}", now.rlim_cur),
+        "what it reports"
+    );
 }
