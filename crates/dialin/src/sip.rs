@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -176,6 +177,9 @@ struct PendingAnswer {
 struct Connection {
     id: u64,
     queue: mpsc::Sender<Vec<u8>>,
+    /// How many calls this connection carries: while any does, it is not closed as idle
+    /// (their BYE and re-INVITEs come and go over it, however long the call).
+    dialogs: Arc<AtomicUsize>,
     /// Whether the peer opened it (those count against the per-peer cap).
     inbound: bool,
     task: AbortHandle,
@@ -263,6 +267,8 @@ struct Driver {
     connections: Connections,
     inputs: mpsc::Sender<SipInput>,
     calls: HashMap<CallHandle, CallInfo>,
+    /// The calls that came over a connection, with that connection's count of calls.
+    stream_calls: HashMap<CallHandle, Arc<AtomicUsize>>,
 }
 
 /// Runs the SIP task until [`SipInput::Shutdown`].
@@ -286,6 +292,7 @@ pub async fn run(
         handles: HashMap::new(),
         inputs,
         calls: HashMap::new(),
+        stream_calls: HashMap::new(),
     };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut stopping: Option<Instant> = None;
@@ -416,6 +423,8 @@ struct Link {
     /// The connection's own queue, for keep-alive answers.
     queue: mpsc::Sender<Vec<u8>>,
     idle_timeout: Duration,
+    /// The connection's count of calls (see [`Connection::dialogs`]).
+    dialogs: Arc<AtomicUsize>,
 }
 
 impl Link {
@@ -500,6 +509,10 @@ impl Link {
             let read = tokio::select! {
                 read = reader.read(&mut buf) => read,
                 () = tokio::time::sleep_until(idle_at) => {
+                    if self.dialogs.load(Ordering::Relaxed) > 0 {
+                        idle_at = Instant::now() + self.idle_timeout;
+                        continue;
+                    }
                     tracing::debug!(%peer, "closing an idle SIP TCP connection");
                     return TcpClosed::Idle;
                 }
@@ -611,6 +624,7 @@ impl Driver {
             Transport::Tls => self.ctx.tls.as_ref().map(|t| t.acceptor.clone()),
             Transport::Udp | Transport::Tcp => None,
         };
+        let dialogs = Arc::new(AtomicUsize::new(0));
         let link = Link {
             peer,
             id,
@@ -620,6 +634,7 @@ impl Driver {
             inputs: self.inputs.clone(),
             queue: queue.clone(),
             idle_timeout: self.ctx.tcp_limits.idle_timeout,
+            dialogs: dialogs.clone(),
         };
         let task = tokio::spawn(link.run(stream, outgoing)).abort_handle();
         self.connections.insert(
@@ -627,6 +642,7 @@ impl Driver {
             Connection {
                 id,
                 queue: queue.clone(),
+                dialogs,
                 inbound,
                 task,
             },
@@ -715,6 +731,7 @@ impl Driver {
             Event::CallConfirmed { call, sdp } => self.confirmed(now, call, sdp),
             Event::CallCancelled { call } | Event::CallEnded { call, .. } => {
                 // Answered or still ringing, the engine holds its sockets and frees its port.
+                self.forget_stream_call(call);
                 let known =
                     self.pending.remove(&call).is_some() | self.calls.remove(&call).is_some();
                 if known {
@@ -883,6 +900,20 @@ impl Driver {
                 called: call.called_number.clone(),
             },
         );
+        if call.transport != Transport::Udp
+            && let Some(connection) = self.connections.by_peer.get(&call.source)
+        {
+            connection.dialogs.fetch_add(1, Ordering::Relaxed);
+            self.stream_calls.insert(handle, connection.dialogs.clone());
+        }
+    }
+
+    /// The driver no longer holds `call`: its connection, if it came over one, carries
+    /// one call fewer.
+    fn forget_stream_call(&mut self, call: CallHandle) {
+        if let Some(dialogs) = self.stream_calls.remove(&call) {
+            dialogs.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Answers an offer with `config`; on TLS, where `config` asks for SRTP, a plain-RTP
@@ -928,6 +959,7 @@ impl Driver {
         };
         if self.pending.remove(&handle).is_some() {
             self.handles.remove(&id);
+            self.forget_stream_call(handle);
             let _ = self
                 .ctx
                 .endpoint
@@ -958,6 +990,7 @@ impl Driver {
             );
         } else {
             self.handles.remove(&id);
+            self.forget_stream_call(handle);
             self.tell_engine(Command::Ended(id));
         }
     }

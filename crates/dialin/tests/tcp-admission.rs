@@ -437,3 +437,85 @@ async fn a_connection_the_bridge_opens_is_read_and_reused() {
     );
     running.bridge.shutdown().await;
 }
+
+/// Reads messages until one that `wanted` picks; returns it.
+async fn read_until(
+    stream: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    loop {
+        let message = read_message(stream, pending).await;
+        if wanted(&message) {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_carries_a_call_is_not_closed_as_idle() {
+    let _turn = SERIAL.lock().await;
+    let limits = TcpLimits {
+        idle_timeout: Duration::from_secs(1),
+        ..TcpLimits::default()
+    };
+    let running = start(Cidr::loopback(), limits).await;
+    let tcp = running.bridge.tcp_address();
+    let closed_idle = "pinbridge_sip_tcp_closed_idle_total";
+    let before = metric(closed_idle);
+    let mut trunk = connect_from(Ipv4Addr::LOCALHOST, tcp).await;
+    let from = trunk.local_addr().unwrap();
+    let dialog = |method: &str, seq: u32, to: &str| {
+        format!(
+            "{method} sip:bridge@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/TCP {from};branch=z9hG4bK-idle-{seq}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:+14255550199@127.0.0.1>;tag=caller\r\n\
+             To: {to}\r\n\
+             Call-ID: idle-call@{from}\r\n\
+             CSeq: {seq} {method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    let body = offer();
+    let invite = format!(
+        "INVITE sip:+14255550100@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {from};branch=z9hG4bK-idle-invite\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+14255550199@127.0.0.1>;tag=caller\r\n\
+         To: <sip:+14255550100@127.0.0.1>\r\n\
+         Call-ID: idle-call@{from}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:trunk@{from};transport=tcp>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    trunk.write_all(invite.as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let ok = read_until(&mut trunk, &mut pending, |m| m.starts_with("SIP/2.0 200 ")).await;
+    let to = header(&ok, "To").expect("To").to_owned();
+    let ack = dialog("ACK", 1, &to);
+    trunk.write_all(ack.as_bytes()).await.unwrap();
+    // Three idle timeouts with no message either way: the call keeps its connection.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        metric(closed_idle),
+        before,
+        "the call's connection was closed"
+    );
+    let bye = dialog("BYE", 2, &to);
+    trunk.write_all(bye.as_bytes()).await.unwrap();
+    let answer = read_until(&mut trunk, &mut pending, |m| {
+        header(m, "CSeq").is_some_and(|c| c.ends_with("BYE"))
+    })
+    .await;
+    assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
+    // Without a call it idles out as any other.
+    read_to_close(&mut trunk).await;
+    assert!(
+        wait_until(|| metric(closed_idle) == before + 1).await,
+        "the connection was not closed as idle once the call ended"
+    );
+    running.bridge.shutdown().await;
+}
