@@ -77,9 +77,9 @@ fn keys_in_band_only() {
     flows_with(KeyMethod::InBand);
 }
 
-/// Keys at a person's pace from a baresip (RFC 4733; a pause where the keys have one),
-/// then a key that ends the last one's event (baresip ends an event only when the next
-/// key comes; pinbridge ignores a lone digit in the meeting).
+/// Keys at a person's pace from a baresip (RFC 4733; a pause where the keys have one).
+/// Baresip ends a key's event only when the next key comes; a key counts when its event
+/// begins, so the last one needs no other after it.
 fn type_on(phone: &mut Baresip, keys: &str) {
     for key in keys.chars() {
         if key != ',' {
@@ -120,7 +120,6 @@ fn keys_from_baresip() {
     });
     assert_eq!(state.in_lobby(), 1, "nobody admitted yet: {state:?}");
     type_on(&mut organiser, "*21");
-    organiser.key('5');
     bridge.wait_state(&closed, "*21 admits the waiting caller", |s| {
         s.in_lobby() == 0 && s.in_meeting() == 2
     });
