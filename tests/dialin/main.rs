@@ -20,7 +20,6 @@ mod late_offer;
 mod linphone;
 mod lobby_bypass;
 mod lobby_hold_music_admit;
-mod names;
 mod organiser_info;
 mod organiser_joins_running_meeting;
 mod organiser_rfc4733;

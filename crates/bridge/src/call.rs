@@ -12,13 +12,12 @@ use pinbridge_media::rtcp;
 use pinbridge_media::rtp::SequenceCheck;
 use pinbridge_media::srtp::CallSrtp;
 use pinbridge_media::{
-    Clip, Codec, FRAME_SAMPLES, Frame, InbandDetector, JitterBuffer, MixOutput, Mixer, MusicOnHold,
+    Codec, FRAME_SAMPLES, Frame, InbandDetector, JitterBuffer, MixOutput, Mixer, MusicOnHold,
     PlayerState, PromptPlayer, ReceiverStats, RtpPacket, RtpSender, SILENT_FRAME,
     TelephoneEventReceiver, ToneGenerator,
 };
 
 use crate::latch::{Latch, Verdict};
-use crate::name::NameRecorder;
 use crate::{CallId, Counters, MeetingRecord, RemoteMedia};
 
 /// The limiter knee used when a prompt is laid over the mix.
@@ -77,13 +76,6 @@ pub(crate) struct CallState {
     pub sent_at_tick: u64,
     /// The call's SRTP, when its media is encrypted.
     pub srtp: Option<Box<CallSrtp>>,
-    /// "Say your name" is playing: the caller's audio is buffered already, so that the
-    /// jitter buffer has settled when the recording starts.
-    pub name_prompt: bool,
-    /// The name being recorded, between the beep and its end.
-    pub recording: Option<NameRecorder>,
-    /// The caller's recorded name, trimmed: in memory for the call's life only.
-    pub name: Option<Clip>,
 }
 
 /// One datagram to send, kept in the bridge's byte arena until the driver takes it.
@@ -98,14 +90,11 @@ pub(crate) struct Pending {
 
 impl CallState {
     /// Whether anything uses the caller's audio: the room's mixer once they are in the
-    /// meeting, the name recording, or in-band key detection when no telephone-event was
-    /// negotiated. A caller in the lobby or the caller flow with RFC 4733 keys is heard
-    /// by nobody, so their audio is not buffered (their packets still count for RTCP and
-    /// the RTP timeout).
+    /// meeting, or in-band key detection when no telephone-event was negotiated. A caller
+    /// in the lobby or the caller flow with RFC 4733 keys is heard by nobody, so their
+    /// audio is not buffered (their packets still count for RTCP and the RTP timeout).
     pub fn listens(&self) -> bool {
         self.media.telephone_event.is_none()
-            || self.name_prompt
-            || self.recording.is_some()
             || self.member.as_ref().is_some_and(|m| m.mixer.is_some())
     }
 

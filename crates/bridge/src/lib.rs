@@ -34,7 +34,6 @@ pub mod assets;
 mod call;
 mod directory;
 pub mod latch;
-mod name;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -44,14 +43,14 @@ use std::time::{Duration, Instant};
 use pinbridge_domain::meeting::{
     Joiner, Meeting, MeetingEvent, MeetingOptions, ParticipantId, ParticipantKind, Placement,
 };
-use pinbridge_domain::{ConferenceId, EntryExitAnnouncementsType, Pin, User};
+use pinbridge_domain::{ConferenceId, Pin, User};
 use pinbridge_ivr::{
     Action, Call as Flow, ConferenceInfo, ConferenceLookup, Config as FlowConfig,
-    Input as FlowInput, MeetingNotice, Presence, PromptId, Tone,
+    Input as FlowInput, MeetingNotice, PromptId, Tone,
 };
 use pinbridge_media::srtp::CallSrtp;
 use pinbridge_media::{
-    Clip, Codec, FRAME_SAMPLES, InbandDetector, JitterBuffer, Mixer, MixerConfig, MusicOnHold,
+    Codec, FRAME_SAMPLES, InbandDetector, JitterBuffer, Mixer, MixerConfig, MusicOnHold,
     PlayoutKind, PromptPlayer, ReceiverStats, RtpSender, SILENT_FRAME, TelephoneEventReceiver,
     ToneGenerator, ToneSegment,
 };
@@ -60,7 +59,6 @@ pub use assets::{AssetError, Assets, DEFAULT_LANGUAGE, LANGUAGES};
 pub use directory::Directory;
 
 use call::{CallState, Member, Pending};
-use name::{NameRecorder, Progress};
 
 /// The length of one media tick.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -399,16 +397,6 @@ pub struct Bridge {
     next_transmit: usize,
     counters: Counters,
     silence: [[u8; FRAME_SAMPLES]; 2],
-    /// Who left the meeting while their "has left" notices wait in `inputs`: their
-    /// recorded name, and whether they were in the meeting (not the lobby). Emptied
-    /// once the inputs are drained.
-    departed: HashMap<ParticipantId, Departed>,
-}
-
-/// A participant who just left, until the others' flows have announced it.
-struct Departed {
-    name: Option<Clip>,
-    in_meeting: bool,
 }
 
 fn tone_segments(tone: Tone) -> Vec<ToneSegment> {
@@ -455,7 +443,6 @@ impl Bridge {
             next_transmit: 0,
             counters: Counters::default(),
             silence: call::silence_payloads(),
-            departed: HashMap::new(),
         }
     }
 
@@ -533,9 +520,6 @@ impl Bridge {
             reported_lost: 0,
             sent_at_tick: u64::MAX,
             srtp,
-            name_prompt: false,
-            recording: None,
-            name: None,
         });
         self.by_handle.insert(new.handle, slot);
         self.ringing.push(slot);
@@ -681,7 +665,6 @@ impl Bridge {
         for slot in slots {
             self.remove_call(slot, false, now);
         }
-        self.departed.clear();
     }
 
     /// The counts since the last call.
@@ -715,31 +698,6 @@ impl Bridge {
             .and_then(|&slot| self.calls[slot].as_ref())
             .and_then(|c| c.member.as_ref())
             .map(|m| m.participant)
-    }
-
-    /// The name a call's caller recorded after the beep (8 kHz samples, silence trimmed),
-    /// while the call lasts: what the app's lobby panel plays. `None` before the
-    /// recording ends, when the caller said nothing, or without name recording. It is
-    /// kept in memory only and dropped when the call ends.
-    pub fn recorded_name(&self, handle: CallId) -> Option<&[i16]> {
-        self.by_handle
-            .get(&handle)
-            .and_then(|&slot| self.calls[slot].as_ref())
-            .and_then(|c| c.name.as_ref())
-            .map(Clip::samples)
-    }
-
-    /// [`Bridge::recorded_name`] of a participant of a meeting, by its id there.
-    pub fn recorded_name_of(
-        &self,
-        conference_id: &ConferenceId,
-        participant: ParticipantId,
-    ) -> Option<&[i16]> {
-        let slot = *self.rooms.get(conference_id)?.members.get(&participant)?;
-        self.calls[slot]
-            .as_ref()
-            .and_then(|c| c.name.as_ref())
-            .map(Clip::samples)
     }
 
     /// Where a call's RTP goes now (its latched source, else its SDP address).
@@ -884,7 +842,7 @@ impl Bridge {
         self.inputs.retain(|(s, _)| *s != slot);
         call.report_loss(&mut self.counters);
         if let Some(member) = call.member.take() {
-            self.leave_room(member, call.name.take(), now);
+            self.leave_room(member, now);
         }
         if hang_up {
             self.events.push_back(Event::Hangup(call.handle));
@@ -896,17 +854,10 @@ impl Bridge {
         tracing::debug!(port = call.port, "call released");
     }
 
-    fn leave_room(&mut self, member: Member, name: Option<Clip>, now: Instant) {
+    fn leave_room(&mut self, member: Member, now: Instant) {
         let Some(room) = self.rooms.get_mut(&member.conference_id) else {
             return;
         };
-        self.departed.insert(
-            member.participant,
-            Departed {
-                name,
-                in_meeting: member.mixer.is_some(),
-            },
-        );
         if let Some(id) = member.mixer {
             room.mixer.remove(id);
         }
@@ -942,8 +893,6 @@ impl Bridge {
             call.flow.handle(input, now);
             self.run_actions(slot, now);
         }
-        // Every "has left" has been announced: the leavers' names go.
-        self.departed.clear();
     }
 
     fn run_actions(&mut self, slot: usize, now: Instant) {
@@ -967,7 +916,6 @@ impl Bridge {
             Action::Play(prompt) => {
                 call.prompt.play(prompts.clip(prompt));
                 call.prompt_id = Some(prompt);
-                call.name_prompt = prompt == PromptId::RecordName;
             }
             Action::PlaySequence(sequence) => {
                 call.prompt.stop();
@@ -975,7 +923,6 @@ impl Bridge {
                     call.prompt.enqueue(prompts.clip(*prompt));
                 }
                 call.prompt_id = sequence.last().copied();
-                call.name_prompt = false;
             }
             Action::StopPrompt => {
                 call.prompt.stop();
@@ -1017,20 +964,8 @@ impl Bridge {
                 }
                 None => self.inputs.push_back((slot, FlowInput::PinChecked(false))),
             },
-            Action::RecordName { max } => call.recording = Some(NameRecorder::new(max)),
-            Action::StopRecording => {
-                call.name_prompt = false;
-                call.name = call
-                    .recording
-                    .take()
-                    .and_then(NameRecorder::finish)
-                    .map(Clip::new);
-                if !call.listens() {
-                    // Nobody hears the caller until they join: the stream starts afresh then.
-                    call.jitter.restart();
-                }
-            }
-            Action::Announce { who, presence } => self.announce(slot, who, presence),
+            // Names are not kept yet: the flow's own timer ends the recording.
+            Action::RecordName { .. } | Action::StopRecording => {}
             Action::PlayTone(tone) => call.tone = ToneGenerator::new(tone_segments(tone)),
             Action::Join { as_organiser } => self.join(slot, as_organiser, now),
             Action::AdmitAll
@@ -1193,7 +1128,7 @@ impl Bridge {
                 MeetingEvent::Joined { id } => {
                     if room.meeting.announcements_on() {
                         let others = in_meeting_except(room, id);
-                        self.notify(others, MeetingNotice::ParticipantJoined { who: id });
+                        self.notify(others, MeetingNotice::ParticipantJoined);
                     }
                 }
                 MeetingEvent::WaitingInLobby { .. } => {}
@@ -1218,27 +1153,23 @@ impl Bridge {
                         calling_number: call.calling_number.clone(),
                         joined_at_ms: at_ms,
                     };
-                    let others = room
-                        .meeting
-                        .announcements_on()
-                        .then(|| in_meeting_except(room, id));
                     self.live(update);
                     self.inputs.push_back((slot, FlowInput::Admitted));
-                    if let Some(others) = others {
-                        self.notify(others, MeetingNotice::ParticipantJoined { who: id });
-                    }
                 }
                 MeetingEvent::Left { id } => {
-                    // Only someone who was in the meeting is announced leaving it.
-                    let announce = room.meeting.announcements_on()
-                        && self.departed.get(&id).is_some_and(|d| d.in_meeting);
-                    let others = in_meeting_except(room, id);
+                    let announce = room.meeting.announcements_on();
+                    let others: Vec<usize> = room
+                        .members
+                        .iter()
+                        .filter(|(p, _)| **p != id)
+                        .map(|(_, s)| *s)
+                        .collect();
                     self.live(LiveUpdate::ParticipantLeft {
                         conference_id: conference_id.clone(),
                         participant: id.0,
                     });
                     if announce {
-                        self.notify(others, MeetingNotice::ParticipantLeft { who: id });
+                        self.notify(others, MeetingNotice::ParticipantLeft);
                     }
                 }
                 MeetingEvent::LobbyTimedOut { id } => {
@@ -1285,52 +1216,6 @@ impl Bridge {
         }
     }
 
-    /// Tells a caller that `who` joined or left: their recorded name then "has joined" /
-    /// "has left" when the tenant announces names and there is a recording, else the
-    /// entry or exit tone (tone-only, name recording off, or nothing was said).
-    fn announce(&mut self, slot: usize, who: ParticipantId, presence: Presence) {
-        let use_names = self.directory.settings.entry_exit_announcements_type
-            == EntryExitAnnouncementsType::UseNames;
-        let name = if use_names { self.name_of(who) } else { None };
-        let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        match name {
-            Some(name) => {
-                let phrase = match presence {
-                    Presence::Joined => PromptId::Joined,
-                    Presence::Left => PromptId::Left,
-                };
-                // After whatever is playing (a prompt, another announcement), so that
-                // no name is cut short: the flow waits for no end of an announcement,
-                // and a prompt's end is reported when the queue has played out.
-                call.prompt.enqueue(name);
-                call.prompt
-                    .enqueue(self.assets.prompts_at(call.language).clip(phrase));
-            }
-            None => {
-                // A tone is short: it plays at once, over whatever plays.
-                let tone = match presence {
-                    Presence::Joined => ToneSegment::entry_beep(),
-                    Presence::Left => ToneSegment::exit_beep(),
-                };
-                call.tone = ToneGenerator::new(tone);
-            }
-        }
-    }
-
-    /// The recorded name of a participant who is here, or who has just left.
-    fn name_of(&self, who: ParticipantId) -> Option<Clip> {
-        if let Some(departed) = self.departed.get(&who) {
-            return departed.name.clone();
-        }
-        self.rooms
-            .values()
-            .find_map(|room| room.members.get(&who))
-            .and_then(|&slot| self.calls.get(slot).and_then(Option::as_ref))
-            .and_then(|call| call.name.clone())
-    }
-
     fn notify(&mut self, slots: Vec<usize>, notice: MeetingNotice) {
         for slot in slots {
             self.inputs
@@ -1343,7 +1228,6 @@ impl Bridge {
     fn tick(&mut self, now: Instant) {
         let mut digits: Vec<(usize, char)> = Vec::new();
         let mut timed_out: Vec<usize> = Vec::new();
-        let mut recordings_ended: Vec<usize> = Vec::new();
         // 1. What arrived: telephone-event ends, a frame from each heard call's jitter
         //    buffer, in-band keys, the RTP timeout.
         for (slot, entry) in self.calls.iter_mut().enumerate() {
@@ -1367,16 +1251,6 @@ impl Bridge {
                     call.input = SILENT_FRAME;
                 }
             }
-            if let Some(recorder) = call.recording.as_mut() {
-                let frame = if call.has_input {
-                    &call.input
-                } else {
-                    &SILENT_FRAME
-                };
-                if recorder.push(frame) == Progress::Ended {
-                    recordings_ended.push(slot);
-                }
-            }
             if now.saturating_duration_since(call.last_rtp) >= self.config.rtp_timeout {
                 timed_out.push(slot);
             }
@@ -1391,9 +1265,6 @@ impl Bridge {
         }
         for (slot, digit) in digits {
             self.inputs.push_back((slot, FlowInput::Digit(digit)));
-        }
-        for slot in recordings_ended {
-            self.inputs.push_back((slot, FlowInput::RecordingEnded));
         }
         // 2. Caller flows: keys, then due timers.
         for (slot, entry) in self.calls.iter().enumerate() {

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use pinbridge_domain::meeting::{ParticipantId, Placement};
+use pinbridge_domain::meeting::Placement;
 use pinbridge_domain::{ConferenceId, Pin};
 use zeroize::Zeroizing;
 
@@ -175,15 +175,9 @@ pub enum MeetingNotice {
     /// This caller is alone in the meeting.
     OnlyPerson,
     /// Someone joined (sent only while announcements are on).
-    ParticipantJoined {
-        /// Who joined: the driver announces them by their recorded name or a tone.
-        who: ParticipantId,
-    },
+    ParticipantJoined,
     /// Someone left (sent only while announcements are on).
-    ParticipantLeft {
-        /// Who left.
-        who: ParticipantId,
-    },
+    ParticipantLeft,
     /// The meeting was ended for everybody.
     MeetingEnded,
 }
@@ -220,9 +214,6 @@ pub enum Input {
     LobbyTimedOut,
     /// Something happened in the meeting.
     MeetingEvent(MeetingNotice),
-    /// The name recording ended on its own: the caller stopped speaking (silence after
-    /// speech) or it is full. The flow goes on as if the caller had pressed pound.
-    RecordingEnded,
 }
 
 /// Why the flow hung up.
@@ -306,24 +297,6 @@ pub enum Action {
     /// The caller chose alternate language `key` (1 to the offered count): play every
     /// later prompt of this call in it.
     SetLanguage(u8),
-    /// Tell this caller that `who` joined or left: by `who`'s recorded name and "has
-    /// joined" / "has left" (after any prompt that is playing) when the tenant announces
-    /// names and there is a recording, else by the entry or exit tone. Nothing answers.
-    Announce {
-        /// Who joined or left.
-        who: ParticipantId,
-        /// Which.
-        presence: Presence,
-    },
-}
-
-/// Whether an announcement is of someone joining or leaving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
-    /// Someone joined the meeting.
-    Joined,
-    /// Someone left it.
-    Left,
 }
 
 /// Where a call is, coarsely, for metrics and tests.
@@ -569,12 +542,6 @@ impl Call {
                 }
             }
             Input::MeetingEvent(notice) => self.on_notice(notice, now),
-            Input::RecordingEnded => {
-                if self.stage == Stage::RecordingName {
-                    self.timers.clear(Timer::Recording);
-                    self.finish_recording(now);
-                }
-            }
         }
     }
 
@@ -1019,23 +986,14 @@ impl Call {
                     MeetingNotice::EveryoneMuted => PromptId::EveryoneMuted,
                     MeetingNotice::NotAllowed => PromptId::NotOrganiser,
                     MeetingNotice::OnlyPerson => PromptId::OnlyPerson,
-                    MeetingNotice::ParticipantJoined { who } => {
-                        return self.announce(who, Presence::Joined);
-                    }
-                    MeetingNotice::ParticipantLeft { who } => {
-                        return self.announce(who, Presence::Left);
-                    }
+                    MeetingNotice::ParticipantJoined => PromptId::Joined,
+                    MeetingNotice::ParticipantLeft => PromptId::Left,
                     MeetingNotice::MeetingEnded => PromptId::MeetingEnded,
                 };
                 self.play(prompt, now);
             }
             _ => {}
         }
-    }
-
-    /// An announcement follows any prompt that is playing; the flow waits for no end.
-    fn announce(&mut self, who: ParticipantId, presence: Presence) {
-        self.actions.push_back(Action::Announce { who, presence });
     }
 
     fn command_key(&mut self, key: char, now: Instant) {

@@ -46,9 +46,6 @@
 //!     call.handle(input, now);                 // answer, key, prompt end, timeout, reply
 //!     while let Some(action) = call.poll_action() {
 //!         // Play / StopPrompt / music: the media side of this call.
-//!         // RecordName / StopRecording: keep what the caller says in between; answer
-//!         //   with Input::RecordingEnded when the caller has fallen silent after speaking.
-//!         // Announce: the recorded name + "has joined"/"has left", or the tone.
 //!         // LookupConference: read the store, answer with Input::ConferenceLookup, taking
 //!         //   caller_placement from Meeting::placement_for(Joiner::Caller).
 //!         // VerifyPin: Argon2 away from the media, answer with Input::PinChecked (or
@@ -68,6 +65,6 @@ mod prompt;
 
 pub use call::{
     Action, Call, ConferenceInfo, ConferenceLookup, Config, ConfigError, HangupReason, Input,
-    MeetingNotice, Phase, Presence,
+    MeetingNotice, Phase,
 };
 pub use prompt::{PromptId, Tone};

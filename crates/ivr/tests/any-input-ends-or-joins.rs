@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use pinbridge_domain::meeting::{ParticipantId, Placement};
+use pinbridge_domain::meeting::Placement;
 use pinbridge_ivr::{
     Action, Call, ConferenceInfo, ConferenceLookup, Config, Input, MeetingNotice, Phase, PromptId,
 };
@@ -25,12 +25,8 @@ fn notice() -> impl Strategy<Value = MeetingNotice> {
         Just(MeetingNotice::EveryoneMuted),
         Just(MeetingNotice::NotAllowed),
         Just(MeetingNotice::OnlyPerson),
-        (0u64..3).prop_map(|n| MeetingNotice::ParticipantJoined {
-            who: ParticipantId(n)
-        }),
-        (0u64..3).prop_map(|n| MeetingNotice::ParticipantLeft {
-            who: ParticipantId(n)
-        }),
+        Just(MeetingNotice::ParticipantJoined),
+        Just(MeetingNotice::ParticipantLeft),
         Just(MeetingNotice::MeetingEnded),
     ]
 }
@@ -57,7 +53,6 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(Input::Admitted),
         1 => Just(Input::LobbyTimedOut),
         1 => Just(Input::PinEntryLocked),
-        1 => Just(Input::RecordingEnded),
         1 => notice().prop_map(Input::MeetingEvent),
     ]
 }

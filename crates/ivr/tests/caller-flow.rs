@@ -96,20 +96,6 @@ fn pound_ends_the_name_recording_early() {
 }
 
 #[test]
-fn silence_after_the_name_ends_the_recording_like_pound() {
-    let (mut phone, _) = Phone::answered(Config::default());
-    phone.reach_meeting(started());
-    assert_eq!(phone.finish_prompt(), says(&["tone Beep", "record 4s"]));
-    assert_eq!(
-        phone.input(Input::RecordingEnded),
-        says(&["stop recording", "play lobby-wait"])
-    );
-    // The limit no longer applies, and a late end changes nothing.
-    assert_eq!(phone.advance(secs(4)), says(&[]));
-    assert_eq!(phone.input(Input::RecordingEnded), says(&[]));
-}
-
-#[test]
 fn three_wrong_pins_end_the_call_with_goodbye() {
     let mut phone = Phone::answered_without_recording();
     phone.reach_meeting(not_started());

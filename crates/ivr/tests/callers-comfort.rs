@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Phone, anonymous, says, started};
-use pinbridge_domain::meeting::{ParticipantId, Placement};
+use pinbridge_domain::meeting::Placement;
 use pinbridge_ivr::{Call, Config, ConfigError, Input, MeetingNotice, Phase};
 
 fn secs(s: u64) -> Duration {
@@ -117,9 +117,7 @@ fn star_0_in_the_meeting_repeats_the_last_prompt() {
     // A star cuts the repeat short, and `*0` starts it again.
     assert_eq!(phone.keys("*0"), says(&["stop prompt", "play muted"]));
     // Entry and exit announcements are not what `*0` repeats.
-    phone.input(Input::MeetingEvent(MeetingNotice::ParticipantJoined {
-        who: ParticipantId(7),
-    }));
+    phone.input(Input::MeetingEvent(MeetingNotice::ParticipantJoined));
     phone.finish_prompt();
     assert_eq!(phone.keys("*0"), says(&["play muted"]));
     phone.finish_prompt();

@@ -44,26 +44,10 @@ pub fn start_with_rtp_ports(extra: &[&str], rtp_ports: u16) -> Bridge {
 
 /// [`start_with_rtp_ports`], with `serve`'s log (standard error) written to `log`.
 pub fn start_with(extra: &[&str], rtp_ports: u16, log: Option<&std::path::Path>) -> Bridge {
-    start_with_tenant(extra, rtp_ports, log, &[])
-}
-
-/// [`start_with`], with `tenant` (flags of `tenant set`, e.g. name recording on) set
-/// before `serve` starts.
-pub fn start_with_tenant(
-    extra: &[&str],
-    rtp_ports: u16,
-    log: Option<&std::path::Path>,
-    tenant: &[&str],
-) -> Bridge {
     let store = super::super::sqlite();
     store.with_alice();
     let pin = store.enable(ALICE);
     store.ok(&["tenant", "set", "--enable-name-recording", "false"]);
-    if !tenant.is_empty() {
-        let mut args = vec!["tenant", "set"];
-        args.extend_from_slice(tenant);
-        store.ok(&args);
-    }
     let rtp_low = free_port_block(rtp_ports);
     let rtp_high = rtp_low + rtp_ports - 1;
     let range = format!("{rtp_low}-{rtp_high}");

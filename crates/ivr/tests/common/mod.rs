@@ -157,7 +157,6 @@ pub fn describe(action: &Action) -> String {
         Action::PlayTone(tone) => format!("tone {tone:?}"),
         Action::OfferLanguages { count } => format!("offer {count} languages"),
         Action::SetLanguage(key) => format!("language {key}"),
-        Action::Announce { who, presence } => format!("announce {} {presence:?}", who.0),
     }
 }
 
