@@ -201,6 +201,12 @@ async fn start_bridge(
     tls: &TlsFiles,
 ) -> Result<pinbridge_dialin::DialIn, String> {
     let config = bridge_config(g, args, tls)?;
+    // Once the settings are known to be good (a bad one is a one-line error): every
+    // call holds two sockets and every SIP connection one descriptor.
+    match pinbridge_udp::raise_open_files_limit() {
+        Ok((soft, _)) => tracing::info!(open_files = soft, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let bridge = pinbridge_dialin::DialIn::start(app.clone(), config)
         .await
         .map_err(|e| e.to_string())?;
@@ -304,11 +310,6 @@ pub async fn run(g: &Globals, args: ServeArgs) -> Result<(), String> {
         .with_writer(std::io::stderr)
         .init();
     let signals = StopSignals::install()?;
-    // Every call holds two sockets and every SIP connection one descriptor.
-    match pinbridge_udp::raise_open_files_limit() {
-        Ok((soft, _)) => tracing::info!(open_files = soft, "open-file limit"),
-        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
-    }
 
     let http: SocketAddr = g
         .sources
