@@ -1,5 +1,6 @@
 //! The media side of one call: what arrives on its ports, what it hears, what it sends.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use pinbridge_media::jitter::PushOutcome;
 use pinbridge_media::mixer::limit;
 use pinbridge_media::rtcp;
 use pinbridge_media::rtp::SequenceCheck;
-use pinbridge_media::srtp::CallSrtp;
+use pinbridge_media::srtp::{CallSrtp, SrtpError};
 use pinbridge_media::{
     Codec, FRAME_SAMPLES, Frame, InbandDetector, JitterBuffer, MixOutput, Mixer, MusicOnHold,
     PlayerState, PromptPlayer, ReceiverStats, RtpPacket, RtpSender, SILENT_FRAME,
@@ -127,21 +128,13 @@ impl CallState {
         }
         // An SRTP call takes only authentic packets: nothing forged or replayed reaches
         // the latch, the statistics or the jitter buffer.
-        let decrypted;
-        let bytes = match self.srtp.as_mut() {
-            Some(srtp) => match srtp.unprotect_rtp(bytes) {
-                Ok(plain) => {
-                    decrypted = plain;
-                    &decrypted[..]
-                }
-                Err(_) => {
-                    counters.srtp_packets_refused += 1;
-                    return None;
-                }
-            },
-            None => bytes,
-        };
-        let packet = RtpPacket::parse(bytes).ok()?;
+        let bytes = authentic(
+            self.srtp.as_deref_mut(),
+            bytes,
+            CallSrtp::unprotect_rtp,
+            counters,
+        )?;
+        let packet = RtpPacket::parse(&bytes).ok()?;
         match self
             .latch
             .rtp(source, packet.ssrc, packet.sequence_number, now)
@@ -214,21 +207,15 @@ impl CallState {
         if self.answer_at.is_some() {
             return;
         }
-        let decrypted;
-        let bytes = match self.srtp.as_mut() {
-            Some(srtp) => match srtp.unprotect_rtcp(bytes) {
-                Ok(plain) => {
-                    decrypted = plain;
-                    &decrypted[..]
-                }
-                Err(_) => {
-                    counters.srtp_packets_refused += 1;
-                    return;
-                }
-            },
-            None => bytes,
+        let Some(bytes) = authentic(
+            self.srtp.as_deref_mut(),
+            bytes,
+            CallSrtp::unprotect_rtcp,
+            counters,
+        ) else {
+            return;
         };
-        let Ok(packets) = rtcp::parse_compound(bytes) else {
+        let Ok(packets) = rtcp::parse_compound(&bytes) else {
             return;
         };
         if self.rtcp_latch.rtcp(source, now) == Verdict::Ignore {
@@ -357,6 +344,27 @@ impl CallState {
             (None, Some(_)) => None,
         };
         (written, finished)
+    }
+}
+
+/// A datagram as plain RTP or RTCP: on an SRTP call authenticated and decrypted by
+/// `unprotect` (`None`, counted, when it is not authentic, replayed or malformed), as it
+/// came otherwise.
+fn authentic<'a>(
+    srtp: Option<&mut CallSrtp>,
+    bytes: &'a [u8],
+    unprotect: fn(&mut CallSrtp, &[u8]) -> Result<Vec<u8>, SrtpError>,
+    counters: &mut Counters,
+) -> Option<Cow<'a, [u8]>> {
+    match srtp {
+        None => Some(Cow::Borrowed(bytes)),
+        Some(srtp) => match unprotect(srtp, bytes) {
+            Ok(plain) => Some(Cow::Owned(plain)),
+            Err(_) => {
+                counters.srtp_packets_refused += 1;
+                None
+            }
+        },
     }
 }
 
