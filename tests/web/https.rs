@@ -5,32 +5,6 @@ use crate::common;
 
 use std::process::Command;
 
-/// A self-signed certificate for 127.0.0.1 and its key, made with openssl.
-fn self_signed(dir: &std::path::Path) -> (String, String) {
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("run openssl");
-    assert!(status.success(), "openssl could not make a certificate");
-    (cert.display().to_string(), key.display().to_string())
-}
-
 /// `curl` over HTTPS, trusting the test certificate: the status line and headers.
 fn curl_head(url: &str, ca: &str) -> String {
     let out = Command::new("curl")
@@ -60,7 +34,13 @@ fn curl_head(url: &str, ca: &str) -> String {
 #[test]
 fn https_serves_with_secure_cookies() {
     let store = common::sqlite();
-    let (cert, key) = self_signed(store.dir.path());
+    // The test kit's PKI: a certificate for 127.0.0.1, issued by a CA curl trusts.
+    let pki = pinbridge_testkit::tls::Pki::create();
+    let (cert, key, ca) = (
+        pki.server_cert.display().to_string(),
+        pki.server_key.display().to_string(),
+        pki.ca_cert.display().to_string(),
+    );
     let mut serve = store.serve(&[
         "--https",
         "127.0.0.1:0",
@@ -72,9 +52,9 @@ fn https_serves_with_secure_cookies() {
     let https = serve.wait_for_line("listening on https://", std::time::Duration::from_secs(30));
     let https = https.trim_start_matches("listening on ").trim().to_owned();
 
-    let health = curl_head(&format!("{https}/healthz"), &cert);
+    let health = curl_head(&format!("{https}/healthz"), &ca);
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    let signin = curl_head(&format!("{https}/signin"), &cert);
+    let signin = curl_head(&format!("{https}/signin"), &ca);
     let cookie = signin
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
@@ -86,7 +66,7 @@ fn https_serves_with_secure_cookies() {
         "{cookie}"
     );
 
-    let plain = curl_head(&format!("{}/signin", serve.url), &cert);
+    let plain = curl_head(&format!("{}/signin", serve.url), &ca);
     let cookie = plain
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
